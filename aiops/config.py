@@ -1,0 +1,165 @@
+"""Settings, read once at start from the environment (CONTRACTS.md section 10).
+
+An optional file named by ``AIOPS_CONFIG`` (``KEY=value`` lines, ``#`` comments) adds to the
+environment; a variable set in the environment wins over the file.
+
+>>> s = Settings.from_env({"AIOPS_DB": "sqlite:///x.db", "AIOPS_KAFKA_BOOTSTRAP": "127.0.0.1:9092"})
+>>> s.db, s.kafka_bootstrap, s.topic_metrics
+('sqlite:///x.db', '127.0.0.1:9092', 'aiops.metrics')
+>>> Settings.from_env({"AIOPS_MAX_BODY_BYTES": "lots"})
+Traceback (most recent call last):
+...
+aiops.config.ConfigError: AIOPS_MAX_BODY_BYTES: 'lots' is not an integer
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiops.engine import EngineConfig
+from aiops.model import Direction
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    name: str
+    scope: str  # "read" | "write"
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db: str = "sqlite:///aiops.db"
+    kafka_bootstrap: str | None = None
+    topic_metrics: str = "aiops.metrics"
+    topic_deploys: str = "aiops.deploys"
+    topic_dlq: str = "aiops.dlq"
+    consumer_group: str = "aiops"
+    kafka_security: Mapping[str, str] = field(default_factory=dict)  # security_protocol, sasl_* ...
+    service_labels: tuple[str, ...] = ("service", "job", "app")
+    max_body_bytes: int = 8 << 20
+    max_record_bytes: int = 1 << 20
+    tokens: tuple[ApiToken, ...] = ()
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        source = dict(os.environ if env is None else env)
+        if source.get("AIOPS_CONFIG"):
+            merged = _read_config_file(Path(source["AIOPS_CONFIG"]))
+            merged.update(source)
+            source = merged
+
+        def get(name: str, default: str) -> str:
+            return source.get(name, default).strip() or default
+
+        tokens = _parse_tokens(source.get("AIOPS_API_TOKENS", ""), "AIOPS_API_TOKENS")
+        if source.get("AIOPS_API_TOKENS_FILE"):
+            path = Path(source["AIOPS_API_TOKENS_FILE"])
+            try:
+                text = path.read_text()
+            except OSError as exc:
+                raise ConfigError(f"AIOPS_API_TOKENS_FILE: cannot read {path}: {exc.strerror}") from None
+            tokens += _parse_tokens(",".join(text.splitlines()), "AIOPS_API_TOKENS_FILE")
+        security = {
+            key.removeprefix("AIOPS_KAFKA_").lower(): value
+            for key, value in source.items()
+            if key.startswith(("AIOPS_KAFKA_SECURITY_", "AIOPS_KAFKA_SASL_", "AIOPS_KAFKA_SSL_"))
+        }
+        directions = {}
+        for item in filter(None, (p.strip() for p in source.get("AIOPS_METRIC_DIRECTIONS", "").split(","))):
+            metric, _, way = item.partition("=")
+            try:
+                directions[metric.strip()] = Direction(way.strip())
+            except ValueError:
+                raise ConfigError(
+                    f"AIOPS_METRIC_DIRECTIONS: {item!r} must be metric=up|down|both"
+                ) from None
+        engine = EngineConfig(
+            baseline_window=_float(source, "AIOPS_BASELINE_WINDOW_S", 3600.0),
+            analysis_window=_float(source, "AIOPS_ANALYSIS_WINDOW_S", 1800.0),
+            step=_float(source, "AIOPS_CHECK_STEP_S", 60.0),
+            lateness=_float(source, "AIOPS_LATENESS_S", 60.0),
+            directions=directions,
+        )
+        return cls(
+            db=get("AIOPS_DB", "sqlite:///aiops.db"),
+            kafka_bootstrap=source.get("AIOPS_KAFKA_BOOTSTRAP") or None,
+            topic_metrics=get("AIOPS_TOPIC_METRICS", "aiops.metrics"),
+            topic_deploys=get("AIOPS_TOPIC_DEPLOYS", "aiops.deploys"),
+            topic_dlq=get("AIOPS_TOPIC_DLQ", "aiops.dlq"),
+            consumer_group=get("AIOPS_CONSUMER_GROUP", "aiops"),
+            kafka_security=security,
+            service_labels=tuple(
+                s.strip() for s in get("AIOPS_SERVICE_LABELS", "service,job,app").split(",") if s.strip()
+            ),
+            max_body_bytes=_int(source, "AIOPS_MAX_BODY_BYTES", 8 << 20),
+            max_record_bytes=_int(source, "AIOPS_MAX_RECORD_BYTES", 1 << 20),
+            tokens=tokens,
+            engine=engine,
+        )
+
+
+def _read_config_file(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"AIOPS_CONFIG: cannot read {path}: {exc.strerror}") from None
+    values = {}
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"AIOPS_CONFIG: {path}:{lineno}: expected KEY=value")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def _parse_tokens(text: str, source: str) -> tuple[ApiToken, ...]:
+    tokens = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        parts = item.split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise ConfigError(f"{source}: entries must be name:scope:secret (got one with {len(parts)} part(s))")
+        name, scope, secret = parts
+        if scope not in ("read", "write"):
+            raise ConfigError(f"{source}: token {name!r} has scope {scope!r}; use read or write")
+        if len(secret) < 16:
+            raise ConfigError(f"{source}: token {name!r} secret is shorter than 16 characters")
+        tokens.append(ApiToken(name, scope, secret))
+    return tuple(tokens)
+
+
+def _int(source: Mapping[str, str], name: str, default: int) -> int:
+    raw = source.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not an integer") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: must be positive")
+    return value
+
+
+def _float(source: Mapping[str, str], name: str, default: float) -> float:
+    raw = source.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not a number") from None
+    if not value > 0:
+        raise ConfigError(f"{name}: must be positive")
+    return value

@@ -1,0 +1,289 @@
+"""The engine: records in, in event time; deploy verdicts, anomalies and incidents out.
+
+Every deploy opens an *analysis*. The analysis is looked at on a fixed grid of checkpoints
+``deploy.ts + k * step`` until its window closes (or the service deploys again). A checkpoint ``c``
+is evaluated once the watermark (the latest event time seen) has passed ``c + lateness``, and only
+with samples stamped ``<= c``. Because the grid and the data of each look depend only on event
+times, a deploy event that arrives late, after the samples around it, gets exactly the verdict it
+would have got in order: its overdue checkpoints are simply evaluated at once.
+
+>>> from aiops.model import MetricSample, DeployEvent
+>>> engine = Engine(EngineConfig(baseline_window=600, analysis_window=300, step=60, lateness=0))
+>>> samples = [MetricSample("api", "latency_ms", t, 100.0 + (t % 7) + (80 if t >= 600 else 0))
+...            for t in range(0, 1200, 10)]
+>>> effects = engine.process([DeployEvent.create("api", "v2", 600.0), *samples])
+>>> [(v.verdict.value, v.decided_at) for v in effects.verdicts]
+[('fail', 660.0)]
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, insort
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from aiops.correlation import FleetCheck, IncidentBook
+from aiops.detectors.base import JudgeInput, MetricJudge
+from aiops.detectors.combine import combine
+from aiops.detectors.judge import BeforeAfterJudge
+from aiops.history import SeriesHistory
+from aiops.model import (
+    Anomaly,
+    DeployEvent,
+    DeployKind,
+    Direction,
+    Effects,
+    MetricSample,
+    MetricVerdict,
+    Record,
+    Verdict,
+    VerdictResult,
+    metric_direction,
+)
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Windows are in event-time seconds."""
+
+    baseline_window: float = 3600.0  # what "before" means
+    analysis_window: float = 1800.0  # a pass waits this long after the deploy
+    step: float = 60.0  # how often an open analysis is looked at
+    lateness: float = 60.0  # how long to wait for out-of-order samples before a look
+    seasonal_days: int = 2  # earlier days compared at the same time of day (0: off)
+    fleet_check: bool = True
+    directions: dict[str, Direction] = field(default_factory=dict)
+
+    @property
+    def retention(self) -> float:
+        return self.seasonal_days * DAY + self.baseline_window + self.analysis_window + 2 * self.step
+
+
+@dataclass(slots=True)
+class _Analysis:
+    deploy: DeployEvent
+    end: float
+    next_check: float
+    cut_short: bool = False
+
+
+class Engine:
+    """Stateful, single-threaded, deterministic. Feed it records; write what it returns."""
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        judge: MetricJudge | None = None,
+        sensitivity: dict[tuple[str, str], float] | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self.judge: MetricJudge = judge or BeforeAfterJudge()
+        # (service, metric) -> factor < 1 after false-positive feedback; see aiops.calibration.
+        self.sensitivity: dict[tuple[str, str], float] = dict(sensitivity or {})
+        self.watermark = float("-inf")
+        self._series: dict[tuple[str, str], SeriesHistory] = {}
+        self._metrics_of: dict[str, set[str]] = {}
+        self._deploy_times: dict[str, list[float]] = {}
+        self._seen_deploys: set[str] = set()
+        self._analyses: dict[str, _Analysis] = {}
+        self._due: list[tuple[float, str]] = []
+        self._trimmed_at = float("-inf")
+        self.incidents = IncidentBook()
+        self._fleet = FleetCheck(self)
+
+    # --- ingest ----------------------------------------------------------------------------------
+
+    def process(self, records: Iterable[Record]) -> Effects:
+        """Apply records in the order given; returns the verdicts/incidents they made final."""
+        effects = Effects()
+        lateness = self.config.lateness
+        due = self._due
+        for record in records:
+            if type(record) is MetricSample:
+                self._add_sample(record)
+            else:
+                self._add_deploy(record, effects)  # type: ignore[arg-type]
+            if due and due[0][0] + lateness <= self.watermark:
+                self._run_due(effects, self.watermark - lateness)
+        if self.watermark - self._trimmed_at > 3600:
+            self._trim()
+        return effects
+
+    def finish(self) -> Effects:
+        """End of input (a replay's last line): decide every open analysis with what is there."""
+        effects = Effects()
+        self._run_due(effects, self.watermark)
+        for dep_id in sorted(self._analyses):
+            analysis = self._analyses[dep_id]
+            self._evaluate(analysis, min(self.watermark, analysis.end), effects, stream_ended=True)
+        self._analyses.clear()
+        self._due.clear()
+        return effects
+
+    def _add_sample(self, s: MetricSample) -> None:
+        key = (s.service, s.metric)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = SeriesHistory()
+            self._metrics_of.setdefault(s.service, set()).add(s.metric)
+        series.add(s.ts, s.value)
+        if s.ts > self.watermark:
+            self.watermark = s.ts
+
+    def _add_deploy(self, d: DeployEvent, effects: Effects) -> None:
+        if d.ts > self.watermark:
+            self.watermark = d.ts
+        if d.id in self._seen_deploys:
+            return  # redelivered: already analysed or being analysed
+        self._seen_deploys.add(d.id)
+        effects.deploys.append(d)
+        times = self._deploy_times.setdefault(d.service, [])
+        insort(times, d.ts)
+        end = d.ts + self.config.analysis_window
+        cut_short = False
+        nxt = bisect_left(times, d.ts) + 1
+        if nxt < len(times) and times[nxt] < end:
+            end, cut_short = times[nxt], True
+        # A newer release ends the analysis of an older one still open: what follows is not its doing.
+        for other in self._analyses.values():
+            if other.deploy.service == d.service and other.deploy.ts < d.ts < other.end:
+                other.end, other.cut_short = d.ts, True
+        analysis = _Analysis(d, end, min(d.ts + self.config.step, end), cut_short)
+        self._analyses[d.id] = analysis
+        heapq.heappush(self._due, (analysis.next_check, d.id))
+
+    # --- analysis --------------------------------------------------------------------------------
+
+    def _run_due(self, effects: Effects, horizon: float) -> None:
+        due = self._due
+        while due and due[0][0] <= horizon:
+            check, dep_id = heapq.heappop(due)
+            analysis = self._analyses.get(dep_id)
+            if analysis is None or check != analysis.next_check:
+                continue  # decided already, or rescheduled
+            at = min(check, analysis.end)
+            if self._evaluate(analysis, at, effects):
+                del self._analyses[dep_id]
+                continue
+            analysis.next_check = min(at + self.config.step, analysis.end)
+            if analysis.next_check <= at:  # window closed at exactly this look
+                analysis.next_check = analysis.end
+            heapq.heappush(due, (analysis.next_check, dep_id))
+
+    def _evaluate(self, analysis: _Analysis, at: float, effects: Effects, stream_ended: bool = False) -> bool:
+        """One look at an analysis at checkpoint ``at``; True when its verdict became final."""
+        d = analysis.deploy
+        final = at >= analysis.end or stream_ended
+        verdicts: list[MetricVerdict] = []
+        fleet: list[str] = []
+        for metric in sorted(self._metrics_of.get(d.service, ())):
+            mv = self.judge.judge(self.judge_input(d.service, metric, d.ts, at, final))
+            if mv.verdict is VerdictResult.FAIL and self.config.fleet_check:
+                mv, fleet_wide = self._against_fleet(d, metric, at, mv)
+                if fleet_wide:
+                    fleet.append(metric)
+            verdicts.append(mv)
+        note = ""
+        if stream_ended and at < analysis.end:
+            note = f" (input ended {(at - d.ts) / 60:.0f} of {(analysis.end - d.ts) / 60:.0f} min into the window)"
+        elif analysis.cut_short and final:
+            note = " (window cut short by the next deploy)"
+        verdict = combine(
+            d.id, d.service, verdicts, decided_at=at, final=final, version=d.version,
+            fleet_metrics=fleet, cut_short=note,
+        )
+        if stream_ended and verdict.verdict is VerdictResult.PASS and at < analysis.end:
+            verdict = replace(verdict, verdict=VerdictResult.INCONCLUSIVE, score=50.0,
+                              reason="analysis window not complete" + note)
+        if fleet and (verdict.verdict is not VerdictResult.PENDING or final):
+            effects.incidents.extend(self.incidents.fleet_incident(d, fleet, verdicts, at))
+        if verdict.verdict is VerdictResult.PENDING:
+            return False
+        self._decided(d, verdict, effects)
+        return True
+
+    def _decided(self, d: DeployEvent, verdict: Verdict, effects: Effects) -> None:
+        effects.verdicts.append(verdict)
+        if verdict.verdict is VerdictResult.FAIL:
+            failed = [m for m in verdict.metrics if m.verdict is VerdictResult.FAIL]
+            effects.anomalies.extend(
+                Anomaly(d.service, m.metric, m.onset if m.onset is not None else d.ts, m.current or 0.0,
+                        1.0 - (m.p_value or 0.0), self.judge.name, m.baseline)
+                for m in failed
+            )
+            effects.incidents.append(self.incidents.deploy_incident(d, verdict))
+        elif d.kind is DeployKind.ROLLBACK and verdict.verdict is VerdictResult.PASS:
+            effects.incidents.extend(self.incidents.resolve_by_rollback(d, verdict))
+
+    def _against_fleet(self, d: DeployEvent, metric: str, at: float, mv: MetricVerdict) -> tuple[MetricVerdict, bool]:
+        """Keep a fail only when the deploy's service moved more than the services that did not deploy."""
+        peers = self._fleet.compare(d.service, metric, d.ts, at, mv)
+        if peers is None or mv.change is None:
+            return mv, False
+        need = self.config_min_change(d.service, metric)
+        if not peers.explains(mv.change, need):
+            return mv, False
+        how = (
+            f"{peers.share_moved:.0%} of {peers.peers} services that did not deploy moved too "
+            f"(median {peers.median_change:+.0%})"
+        )
+        if peers.is_incident:
+            return replace(mv, verdict=VerdictResult.INCONCLUSIVE, reason=f"{mv.reason}, but {how}: fleet-wide"), True
+        return replace(mv, verdict=VerdictResult.PASS, reason=f"{mv.reason}, but {how}: a shared drift"), False
+
+    def config_min_change(self, service: str, metric: str) -> float:
+        params = getattr(self.judge, "params", None)
+        base = float(getattr(params, "min_relative_change", 0.05))
+        return base / self.sensitivity.get((service, metric), 1.0)
+
+    def judge_input(self, service: str, metric: str, deploy_ts: float, at: float, final: bool) -> JudgeInput:
+        cfg = self.config
+        series = self._series[(service, metric)]
+        b_ts, b_vals = series.window_before(deploy_ts - cfg.baseline_window, deploy_ts)
+        c_ts, c_vals = series.window(deploy_ts, at)
+        seasonal = []
+        for day in range(1, cfg.seasonal_days + 1):
+            shift = day * DAY
+            _, past_b = series.window_before(deploy_ts - shift - cfg.baseline_window, deploy_ts - shift)
+            _, past_c = series.window(deploy_ts - shift, at - shift)
+            if len(past_b) and len(past_c):
+                seasonal.append((past_b, past_c))
+        return JudgeInput(
+            metric=metric,
+            direction=metric_direction(metric, cfg.directions),
+            deploy_ts=deploy_ts,
+            baseline_ts=b_ts,
+            baseline=b_vals,
+            current_ts=c_ts,
+            current=c_vals,
+            seasonal=tuple(seasonal),
+            final=final,
+            sensitivity=self.sensitivity.get((service, metric), 1.0),
+        )
+
+    # --- helpers for correlation -----------------------------------------------------------------
+
+    def services_with(self, metric: str) -> list[str]:
+        return sorted(s for s, metrics in self._metrics_of.items() if metric in metrics)
+
+    def deployed_between(self, service: str, start: float, end: float) -> bool:
+        times = self._deploy_times.get(service, [])
+        i = bisect_left(times, start)
+        return i < len(times) and times[i] <= end
+
+    def _trim(self) -> None:
+        horizon = self.watermark - self.config.retention
+        oldest_open = min((a.deploy.ts for a in self._analyses.values()), default=self.watermark)
+        horizon = min(horizon, oldest_open - self.config.baseline_window - self.config.seasonal_days * DAY)
+        for series in self._series.values():
+            series.trim(horizon)
+        self._trimmed_at = self.watermark
+
+    def series_values(self, service: str, metric: str) -> np.ndarray:
+        series = self._series.get((service, metric))
+        return np.array(series.values if series else [], dtype=np.float64)

@@ -1,0 +1,393 @@
+"""Bytes in, records or reasons out: the one entry point for every input shape (CONTRACTS.md 1-3).
+
+Kafka messages, HTTP bodies and replay lines all go through :func:`parse_payload` (one JSON value:
+an object or an array of objects) or :func:`parse_ndjson` (one JSON value per line). A record that
+cannot be used becomes a :class:`Rejection` whose reason names the field and the problem; nothing
+here raises on bad input.
+
+>>> r = parse_payload(b'{"service": "api", "metric": "latency_p99", "ts": 1795000000, "value": 0.2}')
+>>> r.records[0].value, r.rejections
+(0.2, [])
+>>> parse_payload(b'{"service": "", "metric": "x", "ts": 1, "value": 1}').rejections[0].reason
+'service: must be a non-empty string'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import unquote
+
+from aiops.model import DeployEvent, DeployKind, MetricSample, Record
+
+DEFAULT_SERVICE_LABELS: tuple[str, ...] = ("service", "job", "app")
+DEFAULT_MAX_BYTES = 1 << 20  # one Kafka message / one HTTP body
+MAX_NAME_LENGTH = 256
+# Epoch seconds past this are almost surely milliseconds: year 5138. Reject, never guess.
+_MAX_EPOCH_SECONDS = 1e11
+
+CDEVENT_KINDS = {
+    "dev.cdevents.service.deployed.": DeployKind.DEPLOY,
+    "dev.cdevents.service.upgraded.": DeployKind.DEPLOY,
+    "dev.cdevents.service.rolledback.": DeployKind.ROLLBACK,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record that was not used: where it was (``index`` in its payload), why, and its bytes."""
+
+    index: int
+    reason: str
+    raw: bytes = b""
+
+
+@dataclass(slots=True)
+class ParseResult:
+    records: list[Record] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    skipped: int = 0  # valid but carrying no sample: Prometheus staleness markers, non-success statuses
+
+    def extend(self, other: ParseResult) -> None:
+        self.records.extend(other.records)
+        self.rejections.extend(other.rejections)
+        self.skipped += other.skipped
+
+
+class _Invalid(Exception):
+    """Internal: carries a field-naming reason up to the record boundary."""
+
+
+class _Skip(Exception):
+    """Internal: a well-formed record that carries no data (e.g. a staleness marker)."""
+
+
+def parse_payload(
+    data: bytes | str,
+    *,
+    service_labels: Sequence[str] = DEFAULT_SERVICE_LABELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    index_base: int = 0,
+) -> ParseResult:
+    """Parse one JSON value: an object (one record) or an array of objects (a batch)."""
+    raw = data.encode() if isinstance(data, str) else data
+    result = ParseResult()
+    if len(raw) > max_bytes:
+        result.rejections.append(
+            Rejection(index_base, f"payload: {len(raw)} bytes is over the {max_bytes}-byte limit", raw[:4096])
+        )
+        return result
+    try:
+        value = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        result.rejections.append(Rejection(index_base, f"payload: not UTF-8 ({exc.reason})", raw))
+        return result
+    except json.JSONDecodeError as exc:
+        result.rejections.append(Rejection(index_base, f"payload: invalid JSON: {exc.msg} at char {exc.pos}", raw))
+        return result
+    except RecursionError:
+        result.rejections.append(Rejection(index_base, "payload: JSON nested too deeply", raw[:4096]))
+        return result
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _parse_into(result, item, index_base + i, service_labels, None)
+    else:
+        _parse_into(result, value, index_base, service_labels, raw)
+    return result
+
+
+def parse_ndjson(
+    data: bytes | str | Iterable[bytes],
+    *,
+    service_labels: Sequence[str] = DEFAULT_SERVICE_LABELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ParseResult:
+    """Parse newline-delimited JSON; each line is a payload, ``index`` is the 0-based line number."""
+    if isinstance(data, str):
+        data = data.encode()
+    lines = data.split(b"\n") if isinstance(data, bytes) else data
+    result = ParseResult()
+    for lineno, line in enumerate(lines):
+        if not line.strip():
+            continue
+        result.extend(parse_payload(line, service_labels=service_labels, max_bytes=max_bytes, index_base=lineno))
+    return result
+
+
+def parse_value(
+    value: Any, *, index: int = 0, service_labels: Sequence[str] = DEFAULT_SERVICE_LABELS
+) -> ParseResult:
+    """Parse an already-decoded JSON value (for callers that decoded a whole body themselves)."""
+    result = ParseResult()
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _parse_into(result, item, index + i, service_labels, None)
+    else:
+        _parse_into(result, value, index, service_labels, None)
+    return result
+
+
+def _parse_into(
+    result: ParseResult, item: Any, index: int, service_labels: Sequence[str], raw: bytes | None
+) -> None:
+    try:
+        result.records.append(parse_record(item, service_labels))
+    except _Skip:
+        result.skipped += 1
+    except _Invalid as exc:
+        original = raw if raw is not None else _dump(item)
+        result.rejections.append(Rejection(index, str(exc), original))
+
+
+def _dump(item: Any) -> bytes:
+    try:
+        return json.dumps(item, allow_nan=True).encode()
+    except (TypeError, ValueError):
+        return repr(item).encode()
+
+
+def parse_record(obj: Any, service_labels: Sequence[str] = DEFAULT_SERVICE_LABELS) -> Record:
+    """One decoded JSON object to a record; raises the internal _Invalid/_Skip for the caller above."""
+    if not isinstance(obj, dict):
+        raise _Invalid(f"record: expected a JSON object, got {_json_type(obj)}")
+    if "context" in obj and "subject" in obj:
+        return _cdevent(obj)
+    if "deployment_status" in obj:
+        return _github_deployment_status(obj)
+    if "type" in obj:
+        return _native_deploy(obj)
+    if "metric" in obj:
+        return _native_metric(obj)
+    if "name" in obj and "labels" in obj:
+        return _adapter_metric(obj, service_labels)
+    if "__name__" in obj:
+        return _adapter_flat_metric(obj, service_labels)
+    keys = ", ".join(sorted(str(k) for k in obj)[:8]) or "none"
+    raise _Invalid(f"record: unknown shape (keys: {keys}); see CONTRACTS.md sections 1-2")
+
+
+# --- metric shapes -------------------------------------------------------------------------------
+
+
+def _native_metric(obj: dict[str, Any]) -> MetricSample:
+    service = _name(obj.get("service"), "service")
+    metric = _name(obj.get("metric"), "metric")
+    ts = _time(obj.get("ts"), "ts")
+    value = _number(obj.get("value"), "value")
+    labels = _labels(obj.get("labels"), "labels") if obj.get("labels") is not None else ()
+    return MetricSample(service, metric, ts, value, labels)
+
+
+def _adapter_metric(obj: dict[str, Any], service_labels: Sequence[str]) -> MetricSample:
+    labels = obj.get("labels")
+    if not isinstance(labels, dict):
+        raise _Invalid(f"labels: expected an object, got {_json_type(labels)}")
+    metric = _name(obj.get("name"), "name")
+    value = _adapter_value(obj.get("value"), "value")
+    ts = _time(obj.get("timestamp"), "timestamp")
+    return _adapter_sample(metric, ts, value, labels, service_labels)
+
+
+def _adapter_flat_metric(obj: dict[str, Any], service_labels: Sequence[str]) -> MetricSample:
+    metric = _name(obj.get("__name__"), "__name__")
+    value = _adapter_value(obj.get("__value__"), "__value__")
+    ts = _time(obj.get("__timestamp__"), "__timestamp__")
+    labels = {k: v for k, v in obj.items() if k not in ("__value__", "__timestamp__")}
+    return _adapter_sample(metric, ts, value, labels, service_labels)
+
+
+def _adapter_sample(
+    metric: str, ts: float, value: float, labels: dict[str, Any], service_labels: Sequence[str]
+) -> MetricSample:
+    service = next((labels[k] for k in service_labels if isinstance(labels.get(k), str) and labels[k]), None)
+    if service is None:
+        raise _Invalid(f"labels: no service label (looked for {', '.join(service_labels)})")
+    service = _name(service, "labels.service")
+    kept = {k: v for k, v in labels.items() if k != "__name__"}
+    return MetricSample(service, metric, ts, value, _labels(kept, "labels"))
+
+
+def _adapter_value(value: Any, field_name: str) -> float:
+    # prometheus-kafka-adapter writes values as strings; "NaN" is Prometheus' staleness marker.
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "nan":
+            raise _Skip
+        try:
+            number = float(text)
+        except ValueError:
+            raise _Invalid(f"{field_name}: {value[:40]!r} is not a number") from None
+        if not math.isfinite(number):
+            raise _Invalid(f"{field_name}: not a finite number ({text})")
+        return number
+    return _number(value, field_name)
+
+
+# --- deploy shapes -------------------------------------------------------------------------------
+
+
+def _native_deploy(obj: dict[str, Any]) -> DeployEvent:
+    kind_text = obj.get("type")
+    try:
+        kind = DeployKind(kind_text)
+    except ValueError:
+        raise _Invalid(f"type: must be 'deploy' or 'rollback', got {str(kind_text)[:40]!r}") from None
+    service = _name(obj.get("service"), "service")
+    version = _name(obj.get("version"), "version")
+    ts = _time(obj.get("ts"), "ts")
+    environment = _optional_str(obj.get("environment"), "environment")
+    dep_id = obj.get("id")
+    if dep_id is not None:
+        dep_id = _name(dep_id if not isinstance(dep_id, int) or isinstance(dep_id, bool) else str(dep_id), "id")
+    return DeployEvent.create(service, version, ts, kind, environment, dep_id)
+
+
+def _cdevent(obj: dict[str, Any]) -> DeployEvent:
+    context, subject = obj.get("context"), obj.get("subject")
+    if not isinstance(context, dict):
+        raise _Invalid(f"context: expected an object, got {_json_type(context)}")
+    if not isinstance(subject, dict):
+        raise _Invalid(f"subject: expected an object, got {_json_type(subject)}")
+    event_type = context.get("type")
+    if not isinstance(event_type, str):
+        raise _Invalid("context.type: must be a string")
+    kind = next((k for prefix, k in CDEVENT_KINDS.items() if event_type.startswith(prefix)), None)
+    if kind is None:
+        raise _Invalid(f"context.type: {event_type[:80]!r} is not a service deployed/upgraded/rolledback event")
+    dep_id = _name(context.get("id"), "context.id")
+    ts = _time(context.get("timestamp"), "context.timestamp")
+    service = _name(subject.get("id"), "subject.id")
+    content = subject.get("content")
+    if not isinstance(content, dict):
+        raise _Invalid(f"subject.content: expected an object, got {_json_type(content)}")
+    environment = ""
+    env = content.get("environment")
+    if isinstance(env, dict):
+        environment = _optional_str(env.get("id"), "subject.content.environment.id")
+    elif env is not None:
+        raise _Invalid("subject.content.environment: expected an object with an id")
+    version = _purl_version(content.get("artifactId"))
+    return DeployEvent(dep_id, service, version, ts, kind, environment)
+
+
+def _purl_version(purl: Any) -> str:
+    """The version of a package URL (``pkg:type/ns/name@version?qualifiers#subpath``)."""
+    if not isinstance(purl, str) or not purl.startswith("pkg:"):
+        raise _Invalid("subject.content.artifactId: must be a package URL (pkg:...)")
+    head = purl.split("#", 1)[0]
+    head, _, qualifiers = head.partition("?")
+    if "@" not in head:
+        raise _Invalid("subject.content.artifactId: package URL has no @version")
+    version = unquote(head.rsplit("@", 1)[1])
+    # Container digests say little to a person; prefer the tag qualifier when the purl carries one.
+    for pair in qualifiers.split("&"):
+        key, _, val = pair.partition("=")
+        if key == "tag" and val:
+            version = unquote(val)
+    return _name(version, "subject.content.artifactId")
+
+
+def _github_deployment_status(obj: dict[str, Any]) -> DeployEvent:
+    status, deployment = obj.get("deployment_status"), obj.get("deployment")
+    if not isinstance(status, dict):
+        raise _Invalid(f"deployment_status: expected an object, got {_json_type(status)}")
+    if not isinstance(deployment, dict):
+        raise _Invalid(f"deployment: expected an object, got {_json_type(deployment)}")
+    state = status.get("state")
+    if not isinstance(state, str):
+        raise _Invalid("deployment_status.state: must be a string")
+    if state != "success":
+        raise _Skip  # pending/in_progress/failure statuses are not a running release
+    raw_id = deployment.get("id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, int | str) or raw_id == "":
+        raise _Invalid("deployment.id: must be a number or a non-empty string")
+    payload = deployment.get("payload") if isinstance(deployment.get("payload"), dict) else {}
+    repo = obj.get("repository") if isinstance(obj.get("repository"), dict) else {}
+    service_value = payload.get("service") or repo.get("name")  # type: ignore[union-attr]
+    service = _name(service_value, "repository.name")
+    version = _name(deployment.get("sha") or deployment.get("ref"), "deployment.sha")
+    ts = _time(status.get("created_at") or deployment.get("created_at"), "deployment_status.created_at")
+    environment = _optional_str(status.get("environment") or deployment.get("environment"), "deployment.environment")
+    return DeployEvent(f"gh-{raw_id}", service, version, ts, DeployKind.DEPLOY, environment)
+
+
+# --- field validators ----------------------------------------------------------------------------
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _name(value: Any, field_name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(f"{field_name}: must be a non-empty string")
+    text = value.strip()
+    if len(text) > MAX_NAME_LENGTH:
+        raise _Invalid(f"{field_name}: longer than {MAX_NAME_LENGTH} characters")
+    if any(ord(c) < 32 for c in text):
+        raise _Invalid(f"{field_name}: contains control characters")
+    return text
+
+
+def _optional_str(value: Any, field_name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _Invalid(f"{field_name}: must be a string, got {_json_type(value)}")
+    return value.strip()[:MAX_NAME_LENGTH]
+
+
+def _number(value: Any, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid(f"{field_name}: must be a number, got {_json_type(value)}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Invalid(f"{field_name}: not a finite number ({value})")
+    return number
+
+
+def _time(value: Any, field_name: str) -> float:
+    """Epoch seconds (int/float) or an RFC 3339 string; a string without offset is taken as UTC."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            try:
+                return _time(float(text), field_name)
+            except (ValueError, _Invalid):
+                raise _Invalid(f"{field_name}: {text[:40]!r} is not epoch seconds or an RFC 3339 time") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
+    seconds = _number(value, field_name)
+    if seconds < 0 or seconds > _MAX_EPOCH_SECONDS:
+        raise _Invalid(f"{field_name}: {seconds:g} is outside epoch seconds (milliseconds?)")
+    return seconds
+
+
+def _labels(value: Any, field_name: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping):
+        raise _Invalid(f"{field_name}: expected an object, got {_json_type(value)}")
+    pairs = []
+    for key, val in value.items():
+        if not isinstance(val, str):
+            raise _Invalid(f"{field_name}.{key}: must be a string, got {_json_type(val)}")
+        pairs.append((str(key), val))
+    return tuple(sorted(pairs))

@@ -1,0 +1,319 @@
+"""One SQL implementation of :class:`~aiops.store.base.Store` for SQLite and PostgreSQL.
+
+The two engines share the schema and the statements (``INSERT ... ON CONFLICT`` works in both);
+only connecting and the parameter marker differ, so the same contract suite covers both.
+
+>>> from aiops.model import DeployEvent, Effects
+>>> store = open_store("sqlite://:memory:")
+>>> store.write(Effects(deploys=[DeployEvent.create("api", "v1", 100.0)]))
+>>> store.list_deployments().items[0].deploy.version
+'v1'
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiops.model import (
+    DeployEvent,
+    DeployKind,
+    Effects,
+    Feedback,
+    FeedbackLabel,
+    Incident,
+    IncidentStatus,
+    Verdict,
+)
+from aiops.store.base import (
+    DeploymentRow,
+    IncidentFilter,
+    Page,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+)
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("aiops.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+class SqlStore:
+    """A Store over a DB-API connection; ``dialect`` is ``"sqlite"`` or ``"postgres"``."""
+
+    def __init__(self, connection: Any, dialect: str) -> None:
+        self._conn = connection
+        self._dialect = dialect
+        # One connection, used from the API's worker threads and the engine: serialise access.
+        self._lock = threading.RLock()
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self._dialect == "postgres" else statement
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                yield cur
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+            finally:
+                cur.close()
+
+    def _query(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._tx() as cur:
+            cur.execute(self._sql(statement), params)
+            return list(cur.fetchall())
+
+    def migrate(self) -> None:
+        with self._tx() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in cur.fetchall()}
+        for version, script in _migrations():
+            if version in done:
+                continue
+            with self._tx() as cur:
+                for statement in (s.strip() for s in script.split(";")):
+                    if statement and not all(line.startswith("--") for line in statement.splitlines()):
+                        cur.execute(statement)
+                cur.execute(
+                    self._sql("INSERT INTO schema_migrations (version) VALUES (?) ON CONFLICT DO NOTHING"),
+                    (version,),
+                )
+
+    def ping(self) -> bool:
+        try:
+            return self._query("SELECT 1")[0][0] == 1
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    def write(self, effects: Effects) -> None:
+        if not effects:
+            return
+        with self._tx() as cur:
+            if effects.deploys:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO deployments (id, service, version, ts, kind, environment) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+                    ),
+                    [(d.id, d.service, d.version, d.ts, d.kind.value, d.environment) for d in effects.deploys],
+                )
+            if effects.verdicts:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO verdicts (deployment_id, service, verdict, score, decided_at, body) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (deployment_id) DO UPDATE SET "
+                        "verdict = excluded.verdict, score = excluded.score, "
+                        "decided_at = excluded.decided_at, body = excluded.body"
+                    ),
+                    [
+                        (v.deployment_id, v.service, v.verdict.value, v.score, v.decided_at, json.dumps(v.to_dict()))
+                        for v in effects.verdicts
+                    ],
+                )
+            if effects.incidents:
+                # A person's acknowledge/resolve wins over a replay of the engine's view: status is
+                # only set by the engine when the incident is new or the engine resolves it.
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO incidents (id, service, status, severity, opened_at, updated_at, "
+                        "resolved_at, deployment_id, confidence, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, "
+                        "updated_at = excluded.updated_at, confidence = excluded.confidence, "
+                        "deployment_id = excluded.deployment_id, body = excluded.body, "
+                        "status = CASE WHEN excluded.status = 'resolved' THEN 'resolved' ELSE incidents.status END, "
+                        "resolved_at = COALESCE(incidents.resolved_at, excluded.resolved_at)"
+                    ),
+                    [
+                        (
+                            i.id, i.service, i.status.value, i.severity, i.opened_at, i.updated_at,
+                            i.resolved_at, i.deployment_id, i.confidence, json.dumps(i.to_dict()),
+                        )
+                        for i in effects.incidents
+                    ],
+                )
+            if effects.anomalies:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO anomalies (service, metric, ts, detector, value, score, baseline) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, metric, ts, detector) DO NOTHING"
+                    ),
+                    [(a.service, a.metric, a.ts, a.detector, a.value, a.score, a.baseline) for a in effects.anomalies],
+                )
+
+    def set_incident_status(self, incident_id: str, status: IncidentStatus, at: float) -> Incident | None:
+        resolved_at = at if status is IncidentStatus.RESOLVED else None
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("UPDATE incidents SET status = ?, updated_at = ?, resolved_at = ? WHERE id = ?"),
+                (status.value, at, resolved_at, incident_id),
+            )
+        return self.get_incident(incident_id)
+
+    def add_feedback(self, feedback: Feedback) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO feedback (id, target_kind, target_id, label, service, metrics, note, ts) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+                ),
+                (
+                    feedback.id, feedback.target_kind, feedback.target_id, feedback.label.value,
+                    feedback.service, json.dumps(list(feedback.metrics)), feedback.note, feedback.ts,
+                ),
+            )
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    _DEPLOY_COLUMNS = "d.id, d.service, d.version, d.ts, d.kind, d.environment, v.body"
+    _DEPLOY_FROM = "deployments d LEFT JOIN verdicts v ON v.deployment_id = d.id"
+
+    @staticmethod
+    def _deployment_row(row: Sequence[Any]) -> DeploymentRow:
+        deploy = DeployEvent(row[0], row[1], row[2], float(row[3]), DeployKind(row[4]), row[5])
+        verdict = Verdict.from_dict(json.loads(row[6])) if row[6] else None
+        return DeploymentRow(deploy, verdict)
+
+    def get_deployment(self, deployment_id: str) -> DeploymentRow | None:
+        rows = self._query(f"SELECT {self._DEPLOY_COLUMNS} FROM {self._DEPLOY_FROM} WHERE d.id = ?", (deployment_id,))
+        return self._deployment_row(rows[0]) if rows else None
+
+    def find_deployment(self, service: str, version: str) -> DeploymentRow | None:
+        rows = self._query(
+            f"SELECT {self._DEPLOY_COLUMNS} FROM {self._DEPLOY_FROM} "
+            "WHERE d.service = ? AND d.version = ? ORDER BY d.ts DESC, d.id DESC LIMIT 1",
+            (service, version),
+        )
+        return self._deployment_row(rows[0]) if rows else None
+
+    def list_deployments(
+        self, *, service: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[DeploymentRow]:
+        check_limit(limit)
+        where, params = [], []
+        if service is not None:
+            where.append("d.service = ?")
+            params.append(service)
+        if cursor is not None:
+            ts, key = decode_cursor(cursor)
+            where.append("(d.ts < ? OR (d.ts = ? AND d.id < ?))")
+            params.extend([ts, ts, key])
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._query(
+            f"SELECT {self._DEPLOY_COLUMNS} FROM {self._DEPLOY_FROM} {clause} "
+            "ORDER BY d.ts DESC, d.id DESC LIMIT ?",
+            [*params, limit + 1],
+        )
+        items = [self._deployment_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].deploy.ts, items[-1].deploy.id) if more else None)
+
+    @staticmethod
+    def _incident(row: Sequence[Any]) -> Incident:
+        body = json.loads(row[0])
+        # The columns hold the lifecycle (a person may have changed it); the body the evidence.
+        body.update(status=row[1], updated_at=row[2], resolved_at=row[3])
+        return Incident.from_dict(body)
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        rows = self._query("SELECT body, status, updated_at, resolved_at FROM incidents WHERE id = ?", (incident_id,))
+        return self._incident(rows[0]) if rows else None
+
+    def list_incidents(
+        self, filt: IncidentFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[Incident]:
+        check_limit(limit)
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("service", filt.service),
+            ("status", filt.status.value if filt.status else None),
+            ("deployment_id", filt.deployment_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if filt.since is not None:
+            where.append("opened_at >= ?")
+            params.append(filt.since)
+        if filt.until is not None:
+            where.append("opened_at < ?")
+            params.append(filt.until)
+        if cursor is not None:
+            ts, key = decode_cursor(cursor)
+            where.append("(opened_at < ? OR (opened_at = ? AND id < ?))")
+            params.extend([ts, ts, key])
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._query(
+            f"SELECT body, status, updated_at, resolved_at, opened_at, id FROM incidents {clause} "
+            "ORDER BY opened_at DESC, id DESC LIMIT ?",
+            [*params, limit + 1],
+        )
+        items = [self._incident(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor(items[-1].opened_at, items[-1].id) if more else None)
+
+    def count_open_incidents(self) -> dict[tuple[str, str], int]:
+        rows = self._query(
+            "SELECT service, severity, COUNT(*) FROM incidents WHERE status != 'resolved' GROUP BY service, severity"
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def list_feedback(self, *, service: str | None = None) -> Sequence[Feedback]:
+        clause, params = ("WHERE service = ?", [service]) if service else ("", [])
+        rows = self._query(
+            f"SELECT id, target_kind, target_id, label, service, metrics, note, ts FROM feedback {clause} ORDER BY ts, id",
+            params,
+        )
+        return [
+            Feedback(r[1], r[2], FeedbackLabel(r[3]), r[4], tuple(json.loads(r[5])), r[6], float(r[7]), r[0])
+            for r in rows
+        ]
+
+
+def open_store(url: str) -> SqlStore:
+    """Open and migrate the store named by ``url``: ``sqlite:///path``, ``sqlite://:memory:``, ``postgresql://...``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        conn = psycopg.connect(url, autocommit=False)
+        store = SqlStore(conn, "postgres")
+    elif url.startswith("sqlite://"):
+        # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
+        path = url.removeprefix("sqlite://").removeprefix("/")
+        if path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path or ":memory:", check_same_thread=False, timeout=30)
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        store = SqlStore(conn, "sqlite")
+    else:
+        raise ValueError(f"AIOPS_DB: unsupported store URL {url!r} (use sqlite:///path or postgresql://...)")
+    store.migrate()
+    return store

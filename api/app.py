@@ -1,0 +1,61 @@
+"""The HTTP API, built by :func:`create_app` so each test (and each process) chooses its parts.
+
+>>> from fastapi.testclient import TestClient
+>>> from aiops.store import open_store
+>>> app = create_app(Settings(), open_store("sqlite://:memory:"))
+>>> TestClient(app).get("/healthz").json()
+{'status': 'ok', 'detail': ''}
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry
+
+from aiops import __version__
+from aiops.api.routes import deployments, events, health, incidents
+from aiops.config import Settings
+from aiops.engine import Engine
+from aiops.metrics import Metrics
+from aiops.service import Pipeline
+from aiops.store.base import Store
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    registry: CollectorRegistry | None = None,
+    pipeline: Pipeline | None = None,
+) -> FastAPI:
+    metrics = Metrics(registry)
+    metrics.watch_open_incidents(store.count_open_incidents)
+    app = FastAPI(
+        title="aiops",
+        version=__version__,
+        summary="Deploy-aware anomaly detection: verdicts for release gates, incidents for dashboards.",
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.metrics = metrics
+    app.state.pipeline = pipeline or Pipeline(Engine(settings.engine), store, metrics)
+    if app.state.pipeline.metrics is None:
+        app.state.pipeline.metrics = metrics
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The route template, never the raw path: ids in paths would explode label cardinality.
+        template = getattr(route, "path", "unmatched")
+        metrics.http_duration.labels(request.method, template, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    for module in (health, events, deployments, incidents):
+        app.include_router(module.router)
+    return app

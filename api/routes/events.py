@@ -1,0 +1,54 @@
+"""``POST /v1/events``: the HTTP door to the same parser and engine as Kafka (CONTRACTS.md 7)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from aiops.api.deps import PipelineDep, SettingsDep, WriteAuth
+from aiops.api.schemas import IngestReply, RejectionOut
+from aiops.parsing import parse_ndjson, parse_payload
+
+router = APIRouter(tags=["ingest"])
+
+
+@router.post(
+    "/v1/events",
+    response_model=IngestReply,
+    responses={422: {"model": IngestReply}, 413: {"description": "body over the configured limit"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {}}]}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def post_events(request: Request, pipeline: PipelineDep, settings: SettingsDep, _: WriteAuth) -> JSONResponse:
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body: {declared} bytes is over the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(413, f"body: over the {limit}-byte limit")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    labels = settings.service_labels
+    if content_type in ("application/x-ndjson", "application/jsonl", "application/json-seq"):
+        parsed = parse_ndjson(bytes(body), service_labels=labels, max_bytes=settings.max_record_bytes)
+    else:
+        parsed = parse_payload(bytes(body), service_labels=labels, max_bytes=limit)
+    # The engine is CPU work under a lock: keep it off the event loop.
+    from starlette.concurrency import run_in_threadpool
+
+    result = await run_in_threadpool(pipeline.ingest, parsed, "http")
+    reply = IngestReply(
+        accepted=result.accepted,
+        skipped=result.skipped,
+        rejected=[RejectionOut(index=r.index, reason=r.reason) for r in result.rejections],
+    )
+    return JSONResponse(reply.model_dump(), status_code=422 if result.rejections else 200)

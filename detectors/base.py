@@ -1,0 +1,73 @@
+"""The two small protocols every detector implements. Pure code: no I/O, no clocks, no stores.
+
+- A :class:`StreamingDetector` learns a series one point (or one batch) at a time and scores how
+  unusual each point is, 0 (ordinary) .. 1 (surely anomalous), using only the past.
+- A :class:`MetricJudge` decides whether one metric got worse after a deploy, from the baseline
+  before it and what came after, with the evidence a person needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from aiops.model import Direction, MetricVerdict
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@runtime_checkable
+class StreamingDetector(Protocol):
+    name: str
+
+    def learn_one(self, x: float) -> None: ...
+
+    def score_one(self, x: float) -> float:
+        """How unusual ``x`` is given what was learnt so far; 0.5 or less during warm-up."""
+
+    def score_many(self, xs: FloatArray) -> FloatArray:
+        """Score then learn each point in turn; equal to calling score_one/learn_one in a loop."""
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeInput:
+    """Everything a judge may look at for one metric of one deploy; windows are event time."""
+
+    metric: str
+    direction: Direction
+    deploy_ts: float
+    baseline_ts: FloatArray  # samples in [deploy_ts - baseline_window, deploy_ts)
+    baseline: FloatArray
+    current_ts: FloatArray  # samples in [deploy_ts, now]
+    current: FloatArray
+    # The same time window on earlier days, when the history reaches that far: used to tell a daily
+    # cycle from a regression. Each entry is (baseline-like values, current-like values).
+    seasonal: tuple[tuple[FloatArray, FloatArray], ...] = ()
+    final: bool = False  # the analysis window has closed: last look, no early-stopping penalty
+    sensitivity: float = 1.0  # < 1 after false-positive feedback: needs a larger effect to fail
+
+
+class MetricJudge(Protocol):
+    name: str
+
+    def judge(self, data: JudgeInput) -> MetricVerdict: ...
+
+
+@dataclass(slots=True)
+class DetectorParams:
+    """Shared knobs of the judges, with the reasons for their defaults."""
+
+    # A handful of points is enough for a rank test to separate two clearly different groups.
+    min_baseline: int = 10
+    min_current: int = 5
+    # Sequential looks inflate false alarms; an interim look must clear a much stricter bar than the
+    # final one (a Pocock-like constant boundary is simple and holds up for ~30 looks).
+    alpha_interim: float = 1e-4
+    alpha_final: float = 1e-3
+    # Below these the change is not worth failing a release for, however significant.
+    min_relative_change: float = 0.05
+    min_effect_sigmas: float = 1.0
+    extra: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,137 @@
+"""The before/after judge: did this metric get worse after the deploy?
+
+For one metric it compares the samples after a deploy with the baseline before it:
+
+1. If earlier days are in the history, each value is first expressed against the same time on those
+   days (the median seasonal profile), so a daily ramp is not taken for a regression.
+2. A one-sided Mann-Whitney U test in the metric's "worse" direction (latency up, throughput down).
+3. The Hodges-Lehmann shift, as a relative change of the baseline level and in robust sigmas.
+4. Fail only when the test is significant *and* the effect is large enough to matter. Interim looks
+   use a stricter alpha than the final look (sequential testing), so strong evidence fails within
+   minutes while a pass waits for the window to close.
+
+>>> import numpy as np
+>>> from aiops.model import Direction
+>>> from aiops.detectors.base import JudgeInput
+>>> rng = np.random.default_rng(7)
+>>> before, after = rng.normal(100, 5, 60), rng.normal(130, 5, 10)
+>>> data = JudgeInput("latency_ms", Direction.UP_IS_WORSE, 0.0, np.arange(60.0) - 60, before,
+...                   np.arange(10.0), after)
+>>> BeforeAfterJudge().judge(data).verdict.value
+'fail'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aiops.detectors.base import DetectorParams, FloatArray, JudgeInput
+from aiops.detectors.stats import Alternative, hodges_lehmann, mann_whitney_p, robust_center_scale
+from aiops.model import Direction, MetricVerdict, VerdictResult
+
+
+def _alternative(direction: Direction) -> Alternative:
+    if direction is Direction.UP_IS_WORSE:
+        return "greater"
+    if direction is Direction.DOWN_IS_WORSE:
+        return "less"
+    return "two-sided"
+
+
+def _worse_sign(direction: Direction, shift: float) -> bool:
+    if direction is Direction.UP_IS_WORSE:
+        return shift > 0
+    if direction is Direction.DOWN_IS_WORSE:
+        return shift < 0
+    return shift != 0
+
+
+@dataclass(slots=True)
+class BeforeAfterJudge:
+    """Robust, direction-aware, sequential before/after comparison of one metric."""
+
+    params: DetectorParams = field(default_factory=DetectorParams)
+    name: str = "before_after"
+
+    def judge(self, data: JudgeInput) -> MetricVerdict:
+        p = self.params
+        base, cur = data.baseline, data.current
+        common = {"metric": data.metric, "direction": data.direction, "baseline_n": len(base), "current_n": len(cur)}
+        if len(base) < p.min_baseline or len(cur) < p.min_current:
+            return MetricVerdict(
+                verdict=VerdictResult.INCONCLUSIVE,
+                reason=f"too little data: {len(base)} baseline (need {p.min_baseline}), "
+                f"{len(cur)} after deploy (need {p.min_current})",
+                **common,  # type: ignore[arg-type]
+            )
+        level, _ = robust_center_scale(base)
+        base_adj, cur_adj = _deseasonalise(base, cur, data.seasonal)
+        _, scale = robust_center_scale(base_adj)
+        alternative = _alternative(data.direction)
+        p_value = mann_whitney_p(cur_adj, base_adj, alternative)
+        shift = hodges_lehmann(cur_adj, base_adj)
+        change = shift / abs(level) if abs(level) > 1e-12 else (np.inf if shift else 0.0)
+        effect = shift / scale
+        alpha = p.alpha_final if data.final else p.alpha_interim
+        # Feedback makes a metric less sensitive by scaling the size a change must reach.
+        need_change = p.min_relative_change / data.sensitivity
+        need_effect = p.min_effect_sigmas / data.sensitivity
+        worse = _worse_sign(data.direction, shift)
+        big_enough = abs(change) >= need_change and abs(effect) >= need_effect
+        current_level = float(np.median(cur))
+        if worse and p_value < alpha and big_enough:
+            verdict = VerdictResult.FAIL
+            reason = (
+                f"{data.metric} {'rose' if shift > 0 else 'fell'} {abs(change):.0%} "
+                f"({effect:+.1f} sigma, p={p_value:.1e}) after the deploy"
+            )
+        else:
+            verdict = VerdictResult.PASS
+            if not worse:
+                reason = f"{data.metric} did not get worse ({change:+.1%})"
+            elif not big_enough:
+                reason = f"{data.metric} changed {change:+.1%} ({effect:+.1f} sigma): below the bar to fail"
+            else:
+                reason = f"{data.metric} changed {change:+.1%} but p={p_value:.1e} is not significant"
+        return MetricVerdict(
+            verdict=verdict,
+            baseline=level,
+            current=current_level,
+            change=float(change) if np.isfinite(change) else None,
+            p_value=p_value,
+            effect=float(effect),
+            onset=_onset(data) if verdict is VerdictResult.FAIL else None,
+            reason=reason,
+            **common,  # type: ignore[arg-type]
+        )
+
+
+def _deseasonalise(
+    base: FloatArray, cur: FloatArray, seasonal: tuple[tuple[FloatArray, FloatArray], ...]
+) -> tuple[FloatArray, FloatArray]:
+    """Subtract how the same window moved on earlier days (median over days), when there are any.
+
+    A daily cycle rises between the baseline and the current window every day; removing the
+    typical rise of earlier days leaves only what is new today.
+    """
+    usable = [(b, c) for b, c in seasonal if len(b) >= 3 and len(c) >= 3]
+    if not usable:
+        return base, cur
+    typical_rise = float(np.median([np.median(c) - np.median(b) for b, c in usable]))
+    return base, cur - typical_rise
+
+
+def _onset(data: JudgeInput) -> float | None:
+    """The first post-deploy time from which the metric stays on the worse side of the baseline."""
+    if len(data.current) == 0:
+        return None
+    median = float(np.median(data.baseline))
+    worse = data.current > median if data.direction is not Direction.DOWN_IS_WORSE else data.current < median
+    # Walk back from the end while the samples stay worse: the start of that run is the onset.
+    idx = len(worse)
+    while idx > 0 and worse[idx - 1]:
+        idx -= 1
+    idx = min(idx, len(worse) - 1)
+    return float(data.current_ts[idx])
