@@ -8,8 +8,9 @@ import json
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiops.config import ConfigError, Settings
 
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8080)
     sv.add_argument("--consume", action="store_true", help="also run the Kafka consumers in this process")
+
+    pr = sub.add_parser("produce", help="send a JSONL file of events to the Kafka topics, keyed by service")
+    pr.add_argument("events", type=Path)
 
     sub.add_parser("consume", help="run Kafka consumers only (group member; run one per share of partitions)")
 
@@ -65,13 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # kafka-python logs every connection at INFO; its warnings are what an operator needs.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"aiops: configuration error: {exc}", file=sys.stderr)
         return 2
     handler = {
-        "demo": _demo, "replay": _replay, "serve": _serve, "consume": _consume,
+        "demo": _demo, "replay": _replay, "produce": _produce, "serve": _serve, "consume": _consume,
         "score": _score, "evaluate": _evaluate, "gate": _gate,
     }[args.command]
     try:
@@ -165,6 +171,27 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         if consumer is not None:
             consumer.stop()
         store.close()
+    return 0
+
+
+def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.consumers.produce import produce_events
+
+    if not settings.kafka_bootstrap:
+        print("aiops produce: AIOPS_KAFKA_BOOTSTRAP: not set", file=sys.stderr)
+        return 2
+
+    def lines() -> Iterator[dict[str, Any] | bytes]:
+        with args.events.open("rb") as fh:
+            for line in fh:
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        yield line.rstrip(b"\n")  # bad lines travel as they are, to be dead-lettered
+
+    n = produce_events(lines(), settings)
+    print(f"aiops produce: {n:,} events sent", file=sys.stderr)
     return 0
 
 

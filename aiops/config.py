@@ -47,6 +47,7 @@ class Settings:
     max_body_bytes: int = 8 << 20
     max_record_bytes: int = 1 << 20
     tokens: tuple[ApiToken, ...] = ()
+    metrics_port: int = 0  # `aiops consume` serves /metrics on 127.0.0.1:PORT when set
     engine: EngineConfig = field(default_factory=EngineConfig)
 
     @classmethod
@@ -103,6 +104,7 @@ class Settings:
             max_body_bytes=_int(source, "AIOPS_MAX_BODY_BYTES", 8 << 20),
             max_record_bytes=_int(source, "AIOPS_MAX_RECORD_BYTES", 1 << 20),
             tokens=tokens,
+            metrics_port=_int(source, "AIOPS_METRICS_PORT", 0) if source.get("AIOPS_METRICS_PORT") else 0,
             engine=engine,
         )
 

@@ -91,7 +91,9 @@ class Engine:
         self._deploy_times: dict[str, list[float]] = {}
         self._seen_deploys: set[str] = set()
         self._analyses: dict[str, _Analysis] = {}
+        # (checkpoint, deployment id), earliest first.
         self._due: list[tuple[float, str]] = []
+        self.horizon_limit: float | None = None
         self._trimmed_at = float("-inf")
         self.incidents = IncidentBook()
         self._fleet = FleetCheck(self)
@@ -99,19 +101,40 @@ class Engine:
     # --- ingest ----------------------------------------------------------------------------------
 
     def process(self, records: Iterable[Record]) -> Effects:
-        """Apply records in the order given; returns the verdicts/incidents they made final."""
+        """Apply records in the order given; returns the verdicts/incidents they made final.
+
+        A look at checkpoint ``c`` is taken once the watermark has passed ``c + lateness``. A
+        consumer reading several partitions sets :attr:`horizon_limit` to its low watermark (the
+        least advanced partition that still has data) so that no look runs before every peer's
+        data up to ``c`` is in, however the partitions interleave.
+        """
         effects = Effects()
         lateness = self.config.lateness
         due = self._due
+        limit = float("inf") if self.horizon_limit is None else self.horizon_limit
+        # Progress through *this* input: a look must not run ahead of records still to come in it
+        # (a consumer's batch holds a partition it has read to the end, in event-time order).
+        progress = float("-inf")
         for record in records:
             if type(record) is MetricSample:
                 self._add_sample(record)
             else:
                 self._add_deploy(record, effects)  # type: ignore[arg-type]
-            if due and due[0][0] + lateness <= self.watermark:
-                self._run_due(effects, self.watermark - lateness)
+            if record.ts > progress:
+                progress = record.ts
+            if due and due[0][0] + lateness <= progress:
+                horizon = min(progress, limit)
+                if due[0][0] + lateness <= horizon:
+                    self._run_due(effects, horizon - lateness)
         if self.watermark - self._trimmed_at > 3600:
             self._trim()
+        return effects
+
+    def advance(self) -> Effects:
+        """Take the looks that became due without a new record (the horizon limit moved)."""
+        effects = Effects()
+        horizon = self.watermark if self.horizon_limit is None else min(self.watermark, self.horizon_limit)
+        self._run_due(effects, horizon - self.config.lateness)
         return effects
 
     def finish(self) -> Effects:
@@ -142,6 +165,7 @@ class Engine:
             return  # redelivered: already analysed or being analysed
         self._seen_deploys.add(d.id)
         effects.deploys.append(d)
+
         times = self._deploy_times.setdefault(d.service, [])
         insort(times, d.ts)
         end = d.ts + self.config.analysis_window

@@ -50,6 +50,17 @@ class Pipeline:
         self._count(source, len(records), len(rejections), skipped, effects, started)
         return IngestResult(len(records), skipped, list(rejections), effects)
 
+    def advance(self, source: str) -> Effects:
+        """Looks that came due without new records (a consumer's partitions went idle)."""
+        started = time.perf_counter()
+        with self._lock:
+            effects = self.engine.advance()
+            if self.store is not None and effects:
+                self.store.write(effects)
+        if effects:
+            self._count(source, 0, 0, 0, effects, started)
+        return effects
+
     def finish(self) -> Effects:
         with self._lock:
             effects = self.engine.finish()
