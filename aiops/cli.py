@@ -77,8 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aiops: configuration error: {exc}", file=sys.stderr)
         return 2
     handler = {
-        "demo": _demo, "replay": _replay, "produce": _produce, "serve": _serve, "consume": _consume,
-        "score": _score, "evaluate": _evaluate, "gate": _gate,
+        "demo": _demo,
+        "replay": _replay,
+        "produce": _produce,
+        "serve": _serve,
+        "consume": _consume,
+        "score": _score,
+        "evaluate": _evaluate,
+        "gate": _gate,
     }[args.command]
     try:
         return handler(args, settings)
@@ -107,8 +113,13 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(args.db) if args.db else None
     pipeline = Pipeline(Engine(settings.engine), store)
     progress = sys.stderr if sys.stderr.isatty() and not args.quiet else None
-    report = replay_file(args.events, pipeline, service_labels=settings.service_labels,
-                         max_bytes=settings.max_record_bytes, progress=progress)
+    report = replay_file(
+        args.events,
+        pipeline,
+        service_labels=settings.service_labels,
+        max_bytes=settings.max_record_bytes,
+        progress=progress,
+    )
     if args.out:
         with args.out.open("w") as fh:
             write_report(report, fh)
@@ -234,8 +245,13 @@ def _gate(args: argparse.Namespace, settings: Settings) -> int:
         print("aiops gate: --service needs --version", file=sys.stderr)
         return 3
     return run_gate(
-        deployment=args.deployment, service=args.service, version=args.version,
-        wait=args.wait, timeout=args.timeout, url=args.url, out=sys.stdout,
+        deployment=args.deployment,
+        service=args.service,
+        version=args.version,
+        wait=args.wait,
+        timeout=args.timeout,
+        url=args.url,
+        out=sys.stdout,
     )
 
 

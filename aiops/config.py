@@ -80,9 +80,7 @@ class Settings:
             try:
                 directions[metric.strip()] = Direction(way.strip())
             except ValueError:
-                raise ConfigError(
-                    f"AIOPS_METRIC_DIRECTIONS: {item!r} must be metric=up|down|both"
-                ) from None
+                raise ConfigError(f"AIOPS_METRIC_DIRECTIONS: {item!r} must be metric=up|down|both") from None
         engine = EngineConfig(
             baseline_window=_float(source, "AIOPS_BASELINE_WINDOW_S", 3600.0),
             analysis_window=_float(source, "AIOPS_ANALYSIS_WINDOW_S", 1800.0),

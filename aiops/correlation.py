@@ -56,14 +56,14 @@ class FleetCheck:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def compare(self, service: str, metric: str, deploy_ts: float, at: float, seen: MetricVerdict) -> PeerComparison | None:
+    def compare(
+        self, service: str, metric: str, deploy_ts: float, at: float, seen: MetricVerdict
+    ) -> PeerComparison | None:
         """Judge ``metric`` of every peer that did not deploy over the same windows; None if no peer."""
         engine = self._engine
         window_start = deploy_ts - engine.config.baseline_window
         peers = [
-            p
-            for p in engine.services_with(metric)
-            if p != service and not engine.deployed_between(p, window_start, at)
+            p for p in engine.services_with(metric) if p != service and not engine.deployed_between(p, window_start, at)
         ]
         if not peers:
             return None

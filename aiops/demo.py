@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO
 
 from aiops.config import Settings
@@ -14,14 +14,21 @@ from aiops.service import Pipeline
 from aiops.simulate import FleetSpec, simulate_fleet
 from aiops.store import open_store
 
-DEMO_SPEC = FleetSpec(services=5, hours=10, deploys_per_service=2, bad_count=1, fleet_incidents=1,
-                      rollback_share=0.0, effect_range=(0.3, 0.6))
+DEMO_SPEC = FleetSpec(
+    services=5,
+    hours=10,
+    deploys_per_service=2,
+    bad_count=1,
+    fleet_incidents=1,
+    rollback_share=0.0,
+    effect_range=(0.3, 0.6),
+)
 
 
 def _clock(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M")
 
 
 def run_demo(settings: Settings, out: IO[str], seed: int = 42) -> int:
@@ -39,8 +46,10 @@ def run_demo(settings: Settings, out: IO[str], seed: int = 42) -> int:
     truth = {t["id"]: t for t in fleet.truth}
     services = sorted({t["service"] for t in fleet.truth})
     w = out.write
-    w(f"aiops demo: {len(services)} services ({', '.join(services)}), {DEMO_SPEC.hours:.0f} h of 4 metrics each, "
-      f"{len(fleet.truth)} deploys, one of them bad, one fleet-wide latency problem.\n")
+    w(
+        f"aiops demo: {len(services)} services ({', '.join(services)}), {DEMO_SPEC.hours:.0f} h of 4 metrics each, "
+        f"{len(fleet.truth)} deploys, one of them bad, one fleet-wide latency problem.\n"
+    )
     w(f"{len(parsed.records):,} events analysed in event time in {elapsed:.1f} s; stored in {settings.db}\n\n")
     w("DEPLOYMENTS\n")
     w(f"  {'service':<10} {'version':<8} {'deployed':>8}  {'verdict':<12} {'score':>5}  {'decided':>7}  reason\n")
@@ -48,8 +57,10 @@ def run_demo(settings: Settings, out: IO[str], seed: int = 42) -> int:
     for v in verdicts:
         t = truth.get(v.deployment_id, {})
         mark = "  <- the bad one" if t.get("bad") else ("  <- just before the fleet problem" if t.get("fleet") else "")
-        w(f"  {v.service:<10} {v.version:<8} {_clock(t.get('ts')):>8}  {v.verdict.value.upper():<12} {v.score:5.0f}  "
-          f"{_clock(v.decided_at):>7}  {v.reason[:90]}{mark}\n")
+        w(
+            f"  {v.service:<10} {v.version:<8} {_clock(t.get('ts')):>8}  {v.verdict.value.upper():<12} {v.score:5.0f}  "
+            f"{_clock(v.decided_at):>7}  {v.reason[:90]}{mark}\n"
+        )
     for v in verdicts:
         if v.verdict is VerdictResult.FAIL:
             _evidence(out, v, truth.get(v.deployment_id, {}).get("ts"))
@@ -66,16 +77,23 @@ def run_demo(settings: Settings, out: IO[str], seed: int = 42) -> int:
     w(f"  aiops gate --deployment {example}   # exit 1: the release gate says fail\n")
     w("  http://127.0.0.1:8080/docs       # OpenAPI\n")
     store.close()
-    bad_ok = all((v.verdict is VerdictResult.FAIL) == bool(truth[v.deployment_id]["bad"])
-                 for v in verdicts if v.deployment_id in truth)
-    w(f"\n{'All verdicts match the simulation truth.' if bad_ok else 'Some verdicts differ from the simulation truth.'}\n")
+    bad_ok = all(
+        (v.verdict is VerdictResult.FAIL) == bool(truth[v.deployment_id]["bad"])
+        for v in verdicts
+        if v.deployment_id in truth
+    )
+    w(f"\n{'All' if bad_ok else 'Not all'} verdicts match the simulation truth.\n")
     return 0
 
 
 def _evidence(out: IO[str], v: Verdict, deployed: float | None) -> None:
-    out.write(f"\nFAILED: {v.service} {v.version} ({v.deployment_id}), decided at {_clock(v.decided_at)}"
-              f" ({((v.decided_at or 0) - (deployed or 0)) / 60:.0f} min after the deploy)\n")
-    out.write(f"  {'metric':<36} {'verdict':<12} {'baseline':>10} {'current':>10} {'change':>8} {'p':>9} {'sigma':>6}\n")
+    out.write(
+        f"\nFAILED: {v.service} {v.version} ({v.deployment_id}), decided at {_clock(v.decided_at)}"
+        f" ({((v.decided_at or 0) - (deployed or 0)) / 60:.0f} min after the deploy)\n"
+    )
+    out.write(
+        f"  {'metric':<36} {'verdict':<12} {'baseline':>10} {'current':>10} {'change':>8} {'p':>9} {'sigma':>6}\n"
+    )
     for m in v.metrics:
         change = f"{m.change:+.0%}" if m.change is not None else "-"
         p = f"{m.p_value:.1e}" if m.p_value is not None else "-"
@@ -87,5 +105,7 @@ def _evidence(out: IO[str], v: Verdict, deployed: float | None) -> None:
 
 def _incident(out: IO[str], inc: Incident) -> None:
     blame = f"blames {inc.deployment_id}" if inc.deployment_id else "blames no deploy"
-    out.write(f"  {inc.id}  {inc.service:<10} {inc.status.value:<8} opened {_clock(inc.opened_at)}  {blame}, "
-              f"confidence {inc.confidence:.2f}\n    {inc.summary[:140]}\n")
+    out.write(
+        f"  {inc.id}  {inc.service:<10} {inc.status.value:<8} opened {_clock(inc.opened_at)}  {blame}, "
+        f"confidence {inc.confidence:.2f}\n    {inc.summary[:140]}\n"
+    )

@@ -218,12 +218,19 @@ class Engine:
         elif analysis.cut_short and final:
             note = " (window cut short by the next deploy)"
         verdict = combine(
-            d.id, d.service, verdicts, decided_at=at, final=final, version=d.version,
-            fleet_metrics=fleet, cut_short=note,
+            d.id,
+            d.service,
+            verdicts,
+            decided_at=at,
+            final=final,
+            version=d.version,
+            fleet_metrics=fleet,
+            cut_short=note,
         )
         if stream_ended and verdict.verdict is VerdictResult.PASS and at < analysis.end:
-            verdict = replace(verdict, verdict=VerdictResult.INCONCLUSIVE, score=50.0,
-                              reason="analysis window not complete" + note)
+            verdict = replace(
+                verdict, verdict=VerdictResult.INCONCLUSIVE, score=50.0, reason="analysis window not complete" + note
+            )
         if fleet and (verdict.verdict is not VerdictResult.PENDING or final):
             effects.incidents.extend(self.incidents.fleet_incident(d, fleet, verdicts, at))
         if verdict.verdict is VerdictResult.PENDING:
@@ -236,8 +243,15 @@ class Engine:
         if verdict.verdict is VerdictResult.FAIL:
             failed = [m for m in verdict.metrics if m.verdict is VerdictResult.FAIL]
             effects.anomalies.extend(
-                Anomaly(d.service, m.metric, m.onset if m.onset is not None else d.ts, m.current or 0.0,
-                        1.0 - (m.p_value or 0.0), self.judge.name, m.baseline)
+                Anomaly(
+                    d.service,
+                    m.metric,
+                    m.onset if m.onset is not None else d.ts,
+                    m.current or 0.0,
+                    1.0 - (m.p_value or 0.0),
+                    self.judge.name,
+                    m.baseline,
+                )
                 for m in failed
             )
             effects.incidents.append(self.incidents.deploy_incident(d, verdict))

@@ -29,7 +29,9 @@ class _OpenIncidents(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "aiops_incidents_open", "Incidents not yet resolved, by service and severity", labels=["service", "severity"]
+            "aiops_incidents_open",
+            "Incidents not yet resolved, by service and severity",
+            labels=["service", "severity"],
         )
         try:
             counts = self._count()
@@ -49,24 +51,33 @@ class Metrics:
         )
         self.verdicts = Counter("aiops_verdicts", "Final deploy verdicts, by result", ["verdict"], registry=r)
         self.verdict_score = Histogram(
-            "aiops_verdict_score", "Score of final deploy verdicts (0 worse .. 100 clean)",
-            buckets=(10, 20, 40, 60, 80, 90, 100), registry=r,
+            "aiops_verdict_score",
+            "Score of final deploy verdicts (0 worse .. 100 clean)",
+            buckets=(10, 20, 40, 60, 80, 90, 100),
+            registry=r,
         )
         self.incidents_opened = Counter(
-            "aiops_incidents_opened", "Incidents opened, by severity and whether a deploy is blamed",
-            ["severity", "blamed"], registry=r,
+            "aiops_incidents_opened",
+            "Incidents opened, by severity and whether a deploy is blamed",
+            ["severity", "blamed"],
+            registry=r,
         )
         self.anomalies = Counter("aiops_anomalies", "Anomalies recorded, by detector", ["detector"], registry=r)
         self.batch_duration = Histogram(
-            "aiops_batch_duration_seconds", "Time to parse, analyse and store one batch", ["source"], registry=r,
+            "aiops_batch_duration_seconds",
+            "Time to parse, analyse and store one batch",
+            ["source"],
+            registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.consumer_lag = Gauge(
             "aiops_consumer_lag_records", "Records behind the end of each partition", ["topic", "partition"], registry=r
         )
         self.http_duration = Histogram(
-            "aiops_http_request_duration_seconds", "HTTP request latency by route template",
-            ["method", "route", "status"], registry=r,
+            "aiops_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["method", "route", "status"],
+            registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.dlq_records = Counter("aiops_dlq_records", "Records sent to the dead-letter topic", registry=r)

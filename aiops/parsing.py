@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -118,9 +118,7 @@ def parse_ndjson(
     return result
 
 
-def parse_value(
-    value: Any, *, index: int = 0, service_labels: Sequence[str] = DEFAULT_SERVICE_LABELS
-) -> ParseResult:
+def parse_value(value: Any, *, index: int = 0, service_labels: Sequence[str] = DEFAULT_SERVICE_LABELS) -> ParseResult:
     """Parse an already-decoded JSON value (for callers that decoded a whole body themselves)."""
     result = ParseResult()
     if isinstance(value, list):
@@ -131,9 +129,7 @@ def parse_value(
     return result
 
 
-def _parse_into(
-    result: ParseResult, item: Any, index: int, service_labels: Sequence[str], raw: bytes | None
-) -> None:
+def _parse_into(result: ParseResult, item: Any, index: int, service_labels: Sequence[str], raw: bytes | None) -> None:
     try:
         result.records.append(parse_record(item, service_labels))
     except _Skip:
@@ -233,7 +229,7 @@ def _adapter_value(value: Any, field_name: str) -> float:
 def _native_deploy(obj: dict[str, Any]) -> DeployEvent:
     kind_text = obj.get("type")
     try:
-        kind = DeployKind(kind_text)
+        kind = DeployKind(str(kind_text)) if isinstance(kind_text, str) else DeployKind("")
     except ValueError:
         raise _Invalid(f"type: must be 'deploy' or 'rollback', got {str(kind_text)[:40]!r}") from None
     service = _name(obj.get("service"), "service")
@@ -374,7 +370,7 @@ def _time(value: Any, field_name: str) -> float:
             except (ValueError, _Invalid):
                 raise _Invalid(f"{field_name}: {text[:40]!r} is not epoch seconds or an RFC 3339 time") from None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp()
     seconds = _number(value, field_name)
     if seconds < 0 or seconds > _MAX_EPOCH_SECONDS:

@@ -70,9 +70,7 @@ class Pipeline:
             self.metrics.record_effects(effects)
         return effects
 
-    def _count(
-        self, source: str, accepted: int, rejected: int, skipped: int, effects: Effects, started: float
-    ) -> None:
+    def _count(self, source: str, accepted: int, rejected: int, skipped: int, effects: Effects, started: float) -> None:
         m = self.metrics
         if m is None:
             return

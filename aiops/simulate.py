@@ -4,7 +4,7 @@ Used by ``aiops demo`` and by the deploy-regression benchmark (``benchmarks/``).
 from one seeded generator, so a seed is a reproducible fleet; the truth (which deploys are bad, which
 incidents are fleet-wide) comes with the events.
 
->>> fleet = simulate_fleet(FleetSpec(services=2, hours=3, deploys_per_service=1, bad_share=0.0), seed=1)
+>>> fleet = simulate_fleet(FleetSpec(services=2, hours=4, deploys_per_service=1, bad_share=0.0), seed=1)
 >>> fleet.events[0]["ts"] <= fleet.events[-1]["ts"]
 True
 >>> sorted({t["bad"] for t in fleet.truth})
@@ -57,8 +57,24 @@ class Fleet:
 def _service_names(spec: FleetSpec) -> list[str]:
     if spec.names:
         return list(spec.names[: spec.services])
-    base = ["checkout", "payments", "search", "frontend", "catalog", "cart", "auth", "shipping",
-            "inventory", "pricing", "reviews", "users", "orders", "notify", "ads", "media"]
+    base = [
+        "checkout",
+        "payments",
+        "search",
+        "frontend",
+        "catalog",
+        "cart",
+        "auth",
+        "shipping",
+        "inventory",
+        "pricing",
+        "reviews",
+        "users",
+        "orders",
+        "notify",
+        "ads",
+        "media",
+    ]
     return [base[i % len(base)] + ("" if i < len(base) else f"-{i // len(base)}") for i in range(spec.services)]
 
 
@@ -106,11 +122,18 @@ def simulate_fleet(spec: FleetSpec, seed: int) -> Fleet:
     # Fleet-wide incidents: pick an innocent deploy and make every service worse a little later.
     fleet_events = []
     innocent = [d for d in deploys if not d["bad"]]
-    for i in range(min(spec.fleet_incidents, len(innocent))):
+    for _ in range(min(spec.fleet_incidents, len(innocent))):
         d = innocent[int(rng.integers(len(innocent)))]
         start = d["ts"] + float(rng.uniform(60, 300))
-        fleet_events.append({"start": start, "end": start + 1800, "size": float(rng.uniform(0.4, 0.8)),
-                             "metric": "http_request_duration_seconds_p99", "near": d})
+        fleet_events.append(
+            {
+                "start": start,
+                "end": start + 1800,
+                "size": float(rng.uniform(0.4, 0.8)),
+                "metric": "http_request_duration_seconds_p99",
+                "near": d,
+            }
+        )
         d["fleet"] = True
 
     series: dict[tuple[str, str], np.ndarray] = {}
@@ -129,8 +152,17 @@ def simulate_fleet(spec: FleetSpec, seed: int) -> Fleet:
     truth = []
     for d in deploys:
         svc = d["service"]
-        row = {"id": f"{svc}-{d['version']}", "service": svc, "version": d["version"], "ts": d["ts"],
-               "bad": d["bad"], "fleet": bool(d.get("fleet")), "shape": None, "effect": 0.0, "metrics": []}
+        row = {
+            "id": f"{svc}-{d['version']}",
+            "service": svc,
+            "version": d["version"],
+            "ts": d["ts"],
+            "bad": d["bad"],
+            "fleet": bool(d.get("fleet")),
+            "shape": None,
+            "effect": 0.0,
+            "metrics": [],
+        }
         if d["bad"]:
             shape = SHAPES[int(rng.integers(len(SHAPES)))]
             size = float(rng.uniform(*spec.effect_range))
@@ -160,16 +192,36 @@ def simulate_fleet(spec: FleetSpec, seed: int) -> Fleet:
         for ts, v in zip(t.tolist(), values.tolist(), strict=True):
             events.append({"service": svc, "metric": metric, "ts": ts, "value": round(v, 6)})
     for row in truth:
-        events.append({"type": "deploy", "id": row["id"], "service": row["service"], "version": row["version"],
-                       "ts": row["ts"], "environment": "prod"})
+        events.append(
+            {
+                "type": "deploy",
+                "id": row["id"],
+                "service": row["service"],
+                "version": row["version"],
+                "ts": row["ts"],
+                "environment": "prod",
+            }
+        )
         if row.get("rollback_at"):
-            events.append({"type": "rollback", "id": row["id"] + "-rollback", "service": row["service"],
-                           "version": "previous", "ts": round(row["rollback_at"]), "environment": "prod"})
+            events.append(
+                {
+                    "type": "rollback",
+                    "id": row["id"] + "-rollback",
+                    "service": row["service"],
+                    "version": "previous",
+                    "ts": round(row["rollback_at"]),
+                    "environment": "prod",
+                }
+            )
     # Deploy events sort before samples of the same second, like a CD system that reports first.
     events.sort(key=lambda e: (e["ts"], 0 if "type" in e else 1))
     if spec.bad_line_rate > 0:
-        bad_lines = ['{"service": "x", "metric": "m", "ts": 1, "value": "NaN"}', '{"truncated": ',
-                     '{"service": "", "metric": "m", "ts": 1, "value": 1}', "[1, 2]"]
+        bad_lines = [
+            '{"service": "x", "metric": "m", "ts": 1, "value": "NaN"}',
+            '{"truncated": ',
+            '{"service": "", "metric": "m", "ts": 1, "value": 1}',
+            "[1, 2]",
+        ]
         k = int(len(events) * spec.bad_line_rate)
         for pos in sorted(rng.choice(len(events), size=k, replace=False).tolist(), reverse=True):
             events.insert(pos, {"_raw": bad_lines[pos % len(bad_lines)]})

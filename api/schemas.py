@@ -48,12 +48,24 @@ class VerdictOut(BaseModel):
         d = row.deploy
         v: Verdict | None = row.verdict
         if v is None:
-            return cls(deployment_id=d.id, service=d.service, version=d.version, verdict="pending", score=50.0,
-                       reason="analysis window still open")
+            return cls(
+                deployment_id=d.id,
+                service=d.service,
+                version=d.version,
+                verdict="pending",
+                score=50.0,
+                reason="analysis window still open",
+            )
         return cls(
-            deployment_id=v.deployment_id, service=v.service, version=d.version, verdict=v.verdict.value,  # type: ignore[arg-type]
-            score=v.score, decided_at=v.decided_at, metrics=[MetricVerdictOut.of(m) for m in v.metrics],
-            reason=v.reason, fleet_wide=v.fleet_wide,
+            deployment_id=v.deployment_id,
+            service=v.service,
+            version=d.version,
+            verdict=v.verdict.value,  # type: ignore[arg-type]
+            score=v.score,
+            decided_at=v.decided_at,
+            metrics=[MetricVerdictOut.of(m) for m in v.metrics],
+            reason=v.reason,
+            fleet_wide=v.fleet_wide,
         )
 
 
@@ -72,8 +84,14 @@ class DeploymentOut(BaseModel):
     def of(cls, row: DeploymentRow) -> DeploymentOut:
         d, v = row.deploy, row.verdict
         return cls(
-            id=d.id, service=d.service, version=d.version, ts=d.ts, kind=d.kind.value, environment=d.environment,
-            verdict=v.verdict.value if v else "pending", score=v.score if v else None,
+            id=d.id,
+            service=d.service,
+            version=d.version,
+            ts=d.ts,
+            kind=d.kind.value,
+            environment=d.environment,
+            verdict=v.verdict.value if v else "pending",
+            score=v.score if v else None,
             decided_at=v.decided_at if v else None,
         )
 

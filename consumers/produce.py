@@ -10,8 +10,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from aiops.config import Settings
 from aiops.consumers.runner import kafka_client_options
+
+from aiops.config import Settings
 from aiops.parsing import parse_record
 
 
@@ -30,8 +31,9 @@ def produce_events(events: Iterable[dict[str, Any] | bytes], settings: Settings,
     from kafka import KafkaProducer
 
     own = producer is None
-    producer = producer or KafkaProducer(acks="all", linger_ms=20, batch_size=256 * 1024,
-                                         **kafka_client_options(settings))
+    producer = producer or KafkaProducer(
+        acks="all", linger_ms=20, batch_size=256 * 1024, **kafka_client_options(settings)
+    )
     n = 0
     for event in events:
         if isinstance(event, bytes):

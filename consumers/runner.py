@@ -66,7 +66,9 @@ def _listener(state: _Rebuild) -> Any:
 
 def kafka_client_options(settings: Settings) -> dict[str, Any]:
     """Bootstrap plus pass-through security settings (AIOPS_KAFKA_SECURITY_PROTOCOL, _SASL_*, _SSL_*)."""
-    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap.split(",") if settings.kafka_bootstrap else []}
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap.split(",") if settings.kafka_bootstrap else []
+    }
     options.update(settings.kafka_security)  # e.g. security_protocol, sasl_mechanism, ssl_cafile
     return options
 
@@ -89,7 +91,9 @@ class ConsumerRunner:
         self.pipeline = pipeline
         self.metrics = metrics or pipeline.metrics
         self.warmup_seconds = warmup_seconds if warmup_seconds is not None else settings.engine.retention
-        self._engine_factory = engine_factory or (lambda: Engine(settings.engine, sensitivity=pipeline.engine.sensitivity))
+        self._engine_factory = engine_factory or (
+            lambda: Engine(settings.engine, sensitivity=pipeline.engine.sensitivity)
+        )
         self._stop = threading.Event()
         self._rebuild = _Rebuild()
         self._partition_time: dict[Any, float] = {}  # newest event time read, per partition
@@ -171,7 +175,9 @@ class ConsumerRunner:
             warm_until = self._rebuild.warm_until.get(tp, -1)
             for msg in messages:
                 last_offsets[tp] = msg.offset
-                parsed = parse_payload(msg.value or b"", service_labels=labels, max_bytes=self.settings.max_record_bytes)
+                parsed = parse_payload(
+                    msg.value or b"", service_labels=labels, max_bytes=self.settings.max_record_bytes
+                )
                 if parsed.records:
                     newest = max(r.ts for r in parsed.records)
                     if newest > self._partition_time.get(tp, float("-inf")):
@@ -201,8 +207,13 @@ class ConsumerRunner:
         if self.metrics:
             self.metrics.batch_duration.labels(source="kafka_batch").observe(time.perf_counter() - started)
         self._report_lag(consumer)
-        log.debug("batch: %d live, %d warm, %d rejected, %d verdicts", len(live), len(warm), rejected,
-                  len(result.effects.verdicts))
+        log.debug(
+            "batch: %d live, %d warm, %d rejected, %d verdicts",
+            len(live),
+            len(warm),
+            rejected,
+            len(result.effects.verdicts),
+        )
 
     def _low_watermark(self, consumer: Any) -> float | None:
         """Event time up to which every assigned partition with data left has been read.

@@ -52,19 +52,36 @@ def combine(
     )
     if failed:
         reason = "; ".join(m.reason for m in failed) + fleet_note
-        return Verdict(deployment_id, service, VerdictResult.FAIL, min(score, 40.0), decided_at, ordered, reason, version)
+        return Verdict(
+            deployment_id, service, VerdictResult.FAIL, min(score, 40.0), decided_at, ordered, reason, version
+        )
     if not final:
-        return Verdict(deployment_id, service, VerdictResult.PENDING, score, None, ordered, "analysis window open", version)
+        return Verdict(
+            deployment_id, service, VerdictResult.PENDING, score, None, ordered, "analysis window open", version
+        )
     if fleet_metrics:
         return Verdict(
-            deployment_id, service, VerdictResult.INCONCLUSIVE, 50.0, decided_at, ordered,
-            fleet_note.removeprefix("; "), version, fleet_wide=True,
+            deployment_id,
+            service,
+            VerdictResult.INCONCLUSIVE,
+            50.0,
+            decided_at,
+            ordered,
+            fleet_note.removeprefix("; "),
+            version,
+            fleet_wide=True,
         )
     if not judged:
         reasons = "; ".join(f"{m.metric}: {m.reason}" for m in ordered) or "no metrics for this service"
         return Verdict(
-            deployment_id, service, VerdictResult.INCONCLUSIVE, 50.0, decided_at, ordered,
-            f"not enough data to judge{cut_short}: {reasons}", version,
+            deployment_id,
+            service,
+            VerdictResult.INCONCLUSIVE,
+            50.0,
+            decided_at,
+            ordered,
+            f"not enough data to judge{cut_short}: {reasons}",
+            version,
         )
     reason = f"{len(judged)} metric(s) judged, none worse{cut_short}"
     return Verdict(deployment_id, service, VerdictResult.PASS, max(score, 60.0), decided_at, ordered, reason, version)

@@ -20,7 +20,6 @@ import math
 from typing import Literal
 
 import numpy as np
-
 from aiops.detectors.base import FloatArray
 
 Alternative = Literal["greater", "less", "two-sided"]
@@ -74,7 +73,7 @@ def hodges_lehmann(x: FloatArray, y: FloatArray, max_pairs: int = 40_000) -> flo
         return 0.0
     if len(x) * len(y) > max_pairs:
         # Deterministic thinning keeps the cost bounded on long windows without randomness.
-        step_x = max(1, len(x) * len(y) // max_pairs)
-        x = np.sort(x)[:: int(math.ceil(math.sqrt(step_x)))]
-        y = np.sort(y)[:: int(math.ceil(math.sqrt(step_x)))]
+        stride = math.ceil(math.sqrt(len(x) * len(y) / max_pairs))
+        x = np.sort(x)[::stride]
+        y = np.sort(y)[::stride]
     return float(np.median(np.subtract.outer(x, y)))

@@ -101,7 +101,7 @@ class SqlStore:
 
     def ping(self) -> bool:
         try:
-            return self._query("SELECT 1")[0][0] == 1
+            return bool(self._query("SELECT 1")[0][0] == 1)
         except Exception:
             return False
 
@@ -151,8 +151,16 @@ class SqlStore:
                     ),
                     [
                         (
-                            i.id, i.service, i.status.value, i.severity, i.opened_at, i.updated_at,
-                            i.resolved_at, i.deployment_id, i.confidence, json.dumps(i.to_dict()),
+                            i.id,
+                            i.service,
+                            i.status.value,
+                            i.severity,
+                            i.opened_at,
+                            i.updated_at,
+                            i.resolved_at,
+                            i.deployment_id,
+                            i.confidence,
+                            json.dumps(i.to_dict()),
                         )
                         for i in effects.incidents
                     ],
@@ -183,8 +191,14 @@ class SqlStore:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
                 ),
                 (
-                    feedback.id, feedback.target_kind, feedback.target_id, feedback.label.value,
-                    feedback.service, json.dumps(list(feedback.metrics)), feedback.note, feedback.ts,
+                    feedback.id,
+                    feedback.target_kind,
+                    feedback.target_id,
+                    feedback.label.value,
+                    feedback.service,
+                    json.dumps(list(feedback.metrics)),
+                    feedback.note,
+                    feedback.ts,
                 ),
             )
 
@@ -215,7 +229,8 @@ class SqlStore:
         self, *, service: str | None = None, limit: int = 100, cursor: str | None = None
     ) -> Page[DeploymentRow]:
         check_limit(limit)
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if service is not None:
             where.append("d.service = ?")
             params.append(service)
@@ -225,8 +240,7 @@ class SqlStore:
             params.extend([ts, ts, key])
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._query(
-            f"SELECT {self._DEPLOY_COLUMNS} FROM {self._DEPLOY_FROM} {clause} "
-            "ORDER BY d.ts DESC, d.id DESC LIMIT ?",
+            f"SELECT {self._DEPLOY_COLUMNS} FROM {self._DEPLOY_FROM} {clause} ORDER BY d.ts DESC, d.id DESC LIMIT ?",
             [*params, limit + 1],
         )
         items = [self._deployment_row(r) for r in rows[:limit]]
@@ -244,9 +258,7 @@ class SqlStore:
         rows = self._query("SELECT body, status, updated_at, resolved_at FROM incidents WHERE id = ?", (incident_id,))
         return self._incident(rows[0]) if rows else None
 
-    def list_incidents(
-        self, filt: IncidentFilter, *, limit: int = 100, cursor: str | None = None
-    ) -> Page[Incident]:
+    def list_incidents(self, filt: IncidentFilter, *, limit: int = 100, cursor: str | None = None) -> Page[Incident]:
         check_limit(limit)
         where: list[str] = []
         params: list[Any] = []
@@ -287,7 +299,8 @@ class SqlStore:
     def list_feedback(self, *, service: str | None = None) -> Sequence[Feedback]:
         clause, params = ("WHERE service = ?", [service]) if service else ("", [])
         rows = self._query(
-            f"SELECT id, target_kind, target_id, label, service, metrics, note, ts FROM feedback {clause} ORDER BY ts, id",
+            "SELECT id, target_kind, target_id, label, service, metrics, note, ts "
+            f"FROM feedback {clause} ORDER BY ts, id",
             params,
         )
         return [
@@ -301,18 +314,17 @@ def open_store(url: str) -> SqlStore:
     if url.startswith(("postgresql://", "postgres://")):
         import psycopg
 
-        conn = psycopg.connect(url, autocommit=False)
-        store = SqlStore(conn, "postgres")
+        store = SqlStore(psycopg.connect(url, autocommit=False), "postgres")
     elif url.startswith("sqlite://"):
         # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
         path = url.removeprefix("sqlite://").removeprefix("/")
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path or ":memory:", check_same_thread=False, timeout=30)
+        lite = sqlite3.connect(path or ":memory:", check_same_thread=False, timeout=30)
         if path != ":memory:":
-            conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        store = SqlStore(conn, "sqlite")
+            lite.execute("PRAGMA journal_mode=WAL")  # readers (the API) never block the writer
+        lite.execute("PRAGMA synchronous=NORMAL")
+        store = SqlStore(lite, "sqlite")
     else:
         raise ValueError(f"AIOPS_DB: unsupported store URL {url!r} (use sqlite:///path or postgresql://...)")
     store.migrate()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from aiops.api.deps import ReadAuth, StoreDep
+from aiops.api.schemas import DeploymentOut, DeploymentPage, ErrorOut, VerdictOut
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from aiops.api.deps import ReadAuth, StoreDep
-from aiops.api.schemas import DeploymentPage, DeploymentOut, ErrorOut, VerdictOut
 from aiops.store.base import MAX_PAGE
 
 router = APIRouter(tags=["deployments"])
@@ -40,9 +40,7 @@ def get_deployment(deployment_id: DeploymentId, store: StoreDep, _: ReadAuth) ->
     return DeploymentOut.of(row)
 
 
-@router.get(
-    "/v1/deployments/{deployment_id}/verdict", response_model=VerdictOut, responses={404: {"model": ErrorOut}}
-)
+@router.get("/v1/deployments/{deployment_id}/verdict", response_model=VerdictOut, responses={404: {"model": ErrorOut}})
 def get_verdict(deployment_id: DeploymentId, store: StoreDep, _: ReadAuth) -> VerdictOut:
     row = store.get_deployment(deployment_id)
     if row is None:

@@ -1,0 +1,146 @@
+"""The HTTP API against both stores: ingest, verdicts, incidents, pagination, auth, limits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from aiops.api.app import create_app
+from fastapi.testclient import TestClient
+from fleets import T0, deploy, in_time_order, service_samples
+
+from aiops.config import ApiToken, Settings
+from aiops.model import DeployEvent, Effects, Incident, MetricSample
+from aiops.store import SqlStore
+
+DEPLOY_AT = T0 + 90 * 60
+READ = "r" * 20
+WRITE = "w" * 20
+
+
+def as_json(r: MetricSample | DeployEvent) -> dict[str, object]:
+    if isinstance(r, DeployEvent):
+        return {"type": r.kind.value, "id": r.id, "service": r.service, "version": r.version, "ts": r.ts}
+    return {"service": r.service, "metric": r.metric, "ts": r.ts, "value": r.value}
+
+
+@pytest.fixture
+def client(store: SqlStore) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(), store)) as c:
+        yield c
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_ingest_then_verdict_of_a_bad_deploy(client: TestClient) -> None:
+    records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.5), deploy("api", DEPLOY_AT)])
+    body = "\n".join(json.dumps(as_json(r)) for r in records)
+    reply = client.post("/v1/events", content=body, headers={"content-type": "application/x-ndjson"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"accepted": len(records), "rejected": [], "skipped": 0}
+    verdict = client.get("/v1/deployments/api-v2/verdict").json()
+    assert verdict["verdict"] == "fail" and 0 <= verdict["score"] <= 40
+    assert verdict["metrics"][0]["metric"] == "http_request_duration_seconds_p99"
+    assert verdict["metrics"][0]["change"] > 0.3
+    by_version = client.get("/v1/verdict", params={"service": "api", "version": "v2"}).json()
+    assert by_version["deployment_id"] == "api-v2"
+    incidents = client.get("/v1/incidents", params={"deployment_id": "api-v2"}).json()["items"]
+    assert len(incidents) == 1 and incidents[0]["confidence"] > 0.5
+    one = client.get(f"/v1/incidents/{incidents[0]['id']}").json()
+    assert one["evidence"][0]["metric"] == "http_request_duration_seconds_p99"
+
+
+def test_pending_verdict_while_window_is_open(client: TestClient) -> None:
+    samples = [s for s in service_samples("api") if s.ts < DEPLOY_AT + 120]
+    records = in_time_order([*samples, deploy("api", DEPLOY_AT)])
+    assert client.post("/v1/events", json=[as_json(r) for r in records]).status_code == 200
+    verdict = client.get("/v1/deployments/api-v2/verdict").json()
+    assert verdict["verdict"] == "pending" and verdict["decided_at"] is None
+    item = client.get("/v1/deployments").json()["items"][0]
+    assert {k: item[k] for k in ("id", "service", "version", "verdict")} == {
+        "id": "api-v2",
+        "service": "api",
+        "version": "v2",
+        "verdict": "pending",
+    }
+
+
+def test_mixed_batch_keeps_good_records_and_answers_422(client: TestClient) -> None:
+    batch = [
+        {"service": "a", "metric": "m", "ts": 1, "value": 1},
+        {"service": "", "metric": "m", "ts": 1, "value": 1},
+        {"type": "deploy", "service": "a", "version": "v1", "ts": 2, "id": "d-1"},
+    ]
+    reply = client.post("/v1/events", json=batch)
+    assert reply.status_code == 422
+    assert reply.json()["accepted"] == 2
+    assert reply.json()["rejected"] == [{"index": 1, "reason": "service: must be a non-empty string"}]
+    assert client.get("/v1/deployments/d-1").status_code == 200
+
+
+def test_invalid_json_body_is_422_with_reason(client: TestClient) -> None:
+    reply = client.post("/v1/events", content=b'{"service": ', headers={"content-type": "application/json"})
+    assert reply.status_code == 422
+    assert reply.json()["rejected"][0]["reason"].startswith("payload: invalid JSON")
+
+
+def test_oversized_body_is_413(store: SqlStore) -> None:
+    with TestClient(create_app(Settings(max_body_bytes=100), store)) as c:
+        reply = c.post("/v1/events", content=b"[" + b" " * 200 + b"]", headers={"content-type": "application/json"})
+        assert reply.status_code == 413
+
+
+def test_unknown_deployment_is_404(client: TestClient) -> None:
+    assert client.get("/v1/deployments/nope/verdict").status_code == 404
+    assert client.get("/v1/incidents/nope").status_code == 404
+
+
+def test_list_validation(client: TestClient) -> None:
+    assert client.get("/v1/incidents", params={"limit": 5000}).status_code == 422
+    assert client.get("/v1/incidents", params={"cursor": "not-a-cursor"}).status_code == 400
+    assert client.get("/v1/incidents", params={"status": "sleeping"}).status_code == 422
+
+
+def test_incident_pagination_through_the_api(client: TestClient, store: SqlStore) -> None:
+    store.write(Effects(incidents=[Incident(f"inc-{i:03d}", "api", 1000.0 + i, None, 0.5, ("m",)) for i in range(12)]))
+    ids, cursor = [], None
+    while True:
+        params: dict[str, object] = {"limit": 5}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/v1/incidents", params=params).json()
+        ids += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert ids == [f"inc-{i:03d}" for i in reversed(range(12))]
+
+
+def test_metrics_endpoint_counts_ingest(client: TestClient) -> None:
+    client.post("/v1/events", json={"service": "a", "metric": "m", "ts": 1, "value": 1})
+    text = client.get("/metrics").text
+    assert 'aiops_ingest_records_total{outcome="accepted",source="http"} 1.0' in text
+    assert "aiops_http_request_duration_seconds_bucket" in text
+
+
+@pytest.fixture
+def secured(sqlite_store: SqlStore) -> Iterator[TestClient]:
+    tokens = (ApiToken("dash", "read", READ), ApiToken("ci", "write", WRITE))
+    with TestClient(create_app(Settings(tokens=tokens), sqlite_store)) as c:
+        yield c
+
+
+def test_auth_rules(secured: TestClient) -> None:
+    event = {"service": "a", "metric": "m", "ts": 1, "value": 1}
+    assert secured.get("/v1/incidents").status_code == 401
+    assert secured.get("/v1/incidents", headers={"Authorization": "Bearer wrong-wrong-wrong"}).status_code == 401
+    assert secured.get("/v1/incidents", headers={"Authorization": f"Bearer {READ}"}).status_code == 200
+    assert secured.post("/v1/events", json=event, headers={"Authorization": f"Bearer {READ}"}).status_code == 403
+    assert secured.post("/v1/events", json=event, headers={"Authorization": f"Bearer {WRITE}"}).status_code == 200
+    assert secured.get("/v1/incidents", headers={"Authorization": f"Bearer {WRITE}"}).status_code == 200
+    for open_path in ("/healthz", "/readyz", "/metrics"):
+        assert secured.get(open_path).status_code == 200

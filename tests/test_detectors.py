@@ -1,0 +1,123 @@
+"""The judge and its statistics, with lists of numbers: no engine, no I/O."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiops.detectors.base import JudgeInput
+from aiops.detectors.combine import combine
+from aiops.detectors.judge import BeforeAfterJudge
+from aiops.detectors.stats import hodges_lehmann, mann_whitney_p, robust_center_scale
+from scipy.stats import mannwhitneyu
+
+from aiops.model import Direction, MetricVerdict, VerdictResult
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
+def test_mann_whitney_matches_scipy_asymptotic(seed: int, alternative: str) -> None:
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.normal(0.3, 1, 40), 1)  # rounding makes ties
+    y = np.round(rng.normal(0, 1, 90), 1)
+    ours = mann_whitney_p(x, y, alternative)  # type: ignore[arg-type]
+    ref = mannwhitneyu(x, y, alternative=alternative, method="asymptotic", use_continuity=True).pvalue
+    assert ours == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+def test_hodges_lehmann_recovers_a_shift_despite_outliers() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.normal(10, 1, 200)
+    x = rng.normal(12, 1, 50)
+    x[:5] = 1000.0
+    assert hodges_lehmann(x, y) == pytest.approx(2.0, abs=0.3)
+
+
+def test_flat_baseline_still_has_a_scale() -> None:
+    _, scale = robust_center_scale(np.full(30, 5.0))
+    assert scale > 0
+
+
+def judge_input(before: np.ndarray, after: np.ndarray, direction: Direction, **kw: object) -> JudgeInput:
+    return JudgeInput(
+        "m",
+        direction,
+        0.0,
+        np.arange(len(before), dtype=float) - len(before),
+        before,
+        np.arange(len(after), dtype=float),
+        after,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("direction", "shift", "expected"),
+    [
+        (Direction.UP_IS_WORSE, 0.3, VerdictResult.FAIL),
+        (Direction.UP_IS_WORSE, -0.3, VerdictResult.PASS),
+        (Direction.DOWN_IS_WORSE, -0.3, VerdictResult.FAIL),
+        (Direction.DOWN_IS_WORSE, 0.3, VerdictResult.PASS),
+        (Direction.BOTH, -0.3, VerdictResult.FAIL),
+    ],
+)
+def test_judge_is_direction_aware(direction: Direction, shift: float, expected: VerdictResult) -> None:
+    rng = np.random.default_rng(3)
+    before = rng.normal(100, 3, 120)
+    after = rng.normal(100 * (1 + shift), 3, 30)
+    assert BeforeAfterJudge().judge(judge_input(before, after, direction)).verdict is expected
+
+
+def test_judge_says_inconclusive_without_enough_data() -> None:
+    v = BeforeAfterJudge().judge(judge_input(np.ones(5), np.ones(2) * 9, Direction.UP_IS_WORSE))
+    assert v.verdict is VerdictResult.INCONCLUSIVE and "too little data" in v.reason
+
+
+def test_tiny_significant_change_is_below_the_bar() -> None:
+    rng = np.random.default_rng(4)
+    before = rng.normal(100, 0.1, 500)
+    after = rng.normal(101, 0.1, 200)  # +1 %: highly significant, not worth failing a release
+    assert BeforeAfterJudge().judge(judge_input(before, after, Direction.UP_IS_WORSE)).verdict is VerdictResult.PASS
+
+
+def test_interim_looks_need_stronger_evidence_than_the_final_one() -> None:
+    rng = np.random.default_rng(0)
+    before = rng.normal(100, 10, 60)
+    after = rng.normal(112, 10, 12)
+    judge = BeforeAfterJudge()
+    interim = judge.judge(judge_input(before, after, Direction.UP_IS_WORSE))
+    final = judge.judge(judge_input(before, after, Direction.UP_IS_WORSE, final=True))
+    # The premise: evidence between the two bars (interim 1e-4, final 1e-3).
+    assert interim.p_value == final.p_value and 1e-4 < interim.p_value < 1e-3  # type: ignore[operator]
+    assert (interim.verdict, final.verdict) == (VerdictResult.PASS, VerdictResult.FAIL)
+
+
+def test_daily_rise_seen_on_earlier_days_is_not_a_regression() -> None:
+    rng = np.random.default_rng(6)
+    before = rng.normal(100, 2, 60)
+    after = rng.normal(130, 2, 30)  # every day the load climbs 30 % at this hour
+    seasonal = tuple((rng.normal(100, 2, 60), rng.normal(130, 2, 30)) for _ in range(2))
+    plain = BeforeAfterJudge().judge(judge_input(before, after, Direction.UP_IS_WORSE))
+    aware = BeforeAfterJudge().judge(judge_input(before, after, Direction.UP_IS_WORSE, seasonal=seasonal))
+    assert (plain.verdict, aware.verdict) == (VerdictResult.FAIL, VerdictResult.PASS)
+
+
+def test_lower_sensitivity_needs_a_larger_change() -> None:
+    rng = np.random.default_rng(8)
+    before = rng.normal(100, 3, 120)
+    after = rng.normal(110, 3, 30)
+    judge = BeforeAfterJudge()
+    assert judge.judge(judge_input(before, after, Direction.UP_IS_WORSE)).verdict is VerdictResult.FAIL
+    dull = judge.judge(judge_input(before, after, Direction.UP_IS_WORSE, sensitivity=0.25))
+    assert dull.verdict is VerdictResult.PASS
+
+
+def test_combine_scores_and_states() -> None:
+    bad = MetricVerdict("latency", VerdictResult.FAIL, p_value=1e-9, effect=6.0, reason="latency rose 40%")
+    good = MetricVerdict("errors", VerdictResult.PASS, p_value=0.5, effect=0.1)
+    failed = combine("d", "api", [good, bad], decided_at=10.0, final=False)
+    assert failed.verdict is VerdictResult.FAIL and failed.score <= 40 and failed.metrics[0].metric == "latency"
+    assert combine("d", "api", [good], decided_at=10.0, final=False).verdict is VerdictResult.PENDING
+    passed = combine("d", "api", [good], decided_at=10.0, final=True)
+    assert passed.verdict is VerdictResult.PASS and passed.score >= 60
+    nothing = MetricVerdict("errors", VerdictResult.INCONCLUSIVE, reason="too little data")
+    assert combine("d", "api", [nothing], decided_at=1.0, final=True).verdict is VerdictResult.INCONCLUSIVE

@@ -1,0 +1,147 @@
+"""The engine in event time: verdicts, order independence, idempotence, fleet control, incidents."""
+
+from __future__ import annotations
+
+import random
+
+from fleets import T0, deploy, in_time_order, service_samples
+
+from aiops.engine import Engine, EngineConfig
+from aiops.model import DeployKind, Effects, IncidentStatus, Record, VerdictResult
+
+DEPLOY_AT = T0 + 90 * 60
+
+
+def run(records: list[Record], config: EngineConfig | None = None, chunk: int = 500) -> Effects:
+    engine = Engine(config or EngineConfig())
+    out = Effects()
+    for i in range(0, len(records), chunk):
+        out.extend(engine.process(records[i : i + chunk]))
+    out.extend(engine.finish())
+    return out
+
+
+def verdicts(effects: Effects) -> dict[str, tuple[str, float | None]]:
+    return {v.deployment_id: (v.verdict.value, v.decided_at) for v in effects.verdicts}
+
+
+def test_bad_deploy_fails_within_minutes_and_blames_the_deploy() -> None:
+    records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.5), deploy("api", DEPLOY_AT)])
+    out = run(records)
+    (v,) = out.verdicts
+    assert v.verdict is VerdictResult.FAIL
+    assert v.decided_at is not None and v.decided_at - DEPLOY_AT <= 5 * 60
+    assert v.metrics[0].change is not None and v.metrics[0].change > 0.3
+    (incident,) = out.incidents
+    assert incident.deployment_id == "api-v2" and incident.confidence > 0.5
+
+
+def test_clean_deploy_passes_when_the_window_closes() -> None:
+    records = in_time_order([*service_samples("api"), deploy("api", DEPLOY_AT)])
+    (v,) = run(records).verdicts
+    assert v.verdict is VerdictResult.PASS
+    assert v.decided_at == DEPLOY_AT + EngineConfig().analysis_window
+
+
+def test_improvement_is_not_a_regression() -> None:
+    records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=-0.4), deploy("api", DEPLOY_AT)])
+    (v,) = run(records).verdicts
+    assert v.verdict is VerdictResult.PASS
+
+
+def test_throughput_drop_fails_but_throughput_rise_passes() -> None:
+    drop = service_samples("api", metric="http_requests_per_second", level=400, shift_at=DEPLOY_AT, shift=-0.4)
+    rise = service_samples("web", metric="http_requests_per_second", level=400, shift_at=DEPLOY_AT, shift=0.4)
+    out = run(
+        in_time_order([*drop, *rise, deploy("api", DEPLOY_AT), deploy("web", DEPLOY_AT)]),
+        EngineConfig(fleet_check=False),
+    )
+    assert verdicts(out)["api-v2"][0] == "fail"
+    assert verdicts(out)["web-v2"][0] == "pass"
+
+
+def test_late_deploy_event_gets_same_verdict() -> None:
+    samples = service_samples("api", shift_at=DEPLOY_AT, shift=0.3)
+    in_order = in_time_order([*samples, deploy("api", DEPLOY_AT)])
+    late = [*samples, deploy("api", DEPLOY_AT)]  # the deploy event arrives after every sample
+    assert verdicts(run(in_order)) == verdicts(run(late))
+
+
+def test_shuffled_samples_within_lateness_get_same_verdicts() -> None:
+    records = in_time_order(
+        [
+            *service_samples("api", shift_at=DEPLOY_AT, shift=0.3, seed=1),
+            deploy("api", DEPLOY_AT),
+            *service_samples("web", seed=2),
+            deploy("web", DEPLOY_AT + 600),
+        ]
+    )
+    rng = random.Random(7)
+    jittered = sorted(records, key=lambda r: r.ts + rng.uniform(0, 30))  # out of order by up to 30 s
+    assert verdicts(run(records)) == verdicts(run(jittered))
+
+
+def test_redelivered_records_change_nothing() -> None:
+    records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.3), deploy("api", DEPLOY_AT)])
+    doubled = in_time_order(records + records[: len(records) // 2])
+    assert verdicts(run(records)) == verdicts(run(doubled))
+    assert len(run(doubled).deploys) == 1
+
+
+def test_batch_boundaries_do_not_matter() -> None:
+    records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.25), deploy("api", DEPLOY_AT)])
+    assert verdicts(run(records, chunk=1)) == verdicts(run(records, chunk=100_000))
+
+
+def test_fleet_wide_problem_is_not_blamed_on_the_deploy() -> None:
+    problem = DEPLOY_AT + 120
+    records = [deploy("api", DEPLOY_AT)]
+    for i, svc in enumerate(["api", "web", "db", "auth"]):
+        records += service_samples(svc, shift_at=problem, shift=0.6, seed=i)
+    out = run(in_time_order(records))
+    (v,) = out.verdicts
+    assert v.verdict is not VerdictResult.FAIL
+    assert v.fleet_wide
+    assert [i.deployment_id for i in out.incidents] == [None]
+
+
+def test_same_regression_without_the_fleet_fails() -> None:
+    records = [deploy("api", DEPLOY_AT), *service_samples("api", shift_at=DEPLOY_AT + 120, shift=0.6)]
+    for i, svc in enumerate(["web", "db", "auth"]):
+        records += service_samples(svc, seed=i + 1)
+    (v,) = run(in_time_order(records)).verdicts
+    assert v.verdict is VerdictResult.FAIL
+
+
+def test_no_data_after_deploy_is_inconclusive() -> None:
+    samples = [s for s in service_samples("api") if s.ts < DEPLOY_AT]
+    out = run(in_time_order([*samples, *service_samples("web", seed=3), deploy("api", DEPLOY_AT)]))
+    assert verdicts(out)["api-v2"][0] == "inconclusive"
+
+
+def test_a_newer_deploy_cuts_the_older_window_short() -> None:
+    records = in_time_order(
+        [*service_samples("api"), deploy("api", DEPLOY_AT, "v2"), deploy("api", DEPLOY_AT + 600, "v3")]
+    )
+    out = verdicts(run(records))
+    assert out["api-v2"] == ("pass", DEPLOY_AT + 600)
+
+
+def test_clean_rollback_resolves_the_incident() -> None:
+    back_at = DEPLOY_AT + 40 * 60
+    samples = [s for s in service_samples("api", shift_at=DEPLOY_AT, shift=0.5)]
+    samples = [s if s.ts < back_at else s.__class__(s.service, s.metric, s.ts, s.value / 1.5) for s in samples]
+    records = in_time_order([*samples, deploy("api", DEPLOY_AT), deploy("api", back_at, "v1", DeployKind.ROLLBACK)])
+    out = run(records)
+    assert verdicts(out)["api-v2"][0] == "fail"
+    final = {i.id: i for i in out.incidents}
+    (incident,) = final.values()
+    assert incident.status is IncidentStatus.RESOLVED and incident.resolved_at is not None
+
+
+def test_history_is_bounded() -> None:
+    config = EngineConfig(seasonal_days=0, baseline_window=600, analysis_window=300)
+    engine = Engine(config)
+    engine.process(service_samples("api", minutes=24 * 60, interval=60))
+    kept = len(engine.series_values("api", "http_request_duration_seconds_p99"))
+    assert kept <= (config.retention + 3600) / 60 + 1
