@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from aiops.api.routes import deployments, events, health, incidents
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from aiops import __version__
+from aiops.api.routes import deployments, events, health, incidents
 from aiops.config import Settings
 from aiops.engine import Engine
 from aiops.metrics import Metrics

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aiops.api.auth import require
 from fastapi import Depends, Request
 
+from aiops.api.auth import require
 from aiops.config import ApiToken, Settings
 from aiops.metrics import Metrics
 from aiops.service import Pipeline

@@ -10,9 +10,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from aiops.consumers.runner import kafka_client_options
-
 from aiops.config import Settings
+from aiops.consumers.runner import kafka_client_options
 from aiops.parsing import parse_record
 
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from aiops.detectors.base import DetectorParams, FloatArray, JudgeInput
 from aiops.detectors.stats import Alternative, hodges_lehmann, mann_whitney_p, robust_center_scale
-
 from aiops.model import Direction, MetricVerdict, VerdictResult
 
 

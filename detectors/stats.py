@@ -20,6 +20,7 @@ import math
 from typing import Literal
 
 import numpy as np
+
 from aiops.detectors.base import FloatArray
 
 Alternative = Literal["greater", "less", "two-sided"]

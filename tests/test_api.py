@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from aiops.api.app import create_app
 from fastapi.testclient import TestClient
 from fleets import T0, deploy, in_time_order, service_samples
 
+from aiops.api.app import create_app
 from aiops.config import ApiToken, Settings
 from aiops.model import DeployEvent, Effects, Incident, MetricSample
 from aiops.store import SqlStore

@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aiops.api.app import create_app
 from conftest import LiveServer
 from fleets import T0, deploy, in_time_order, service_samples
 
+from aiops.api.app import create_app
 from aiops.config import Settings
 from aiops.gate import run_gate
 from aiops.model import DeployEvent

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import mannwhitneyu
+
 from aiops.detectors.base import JudgeInput
 from aiops.detectors.combine import combine
 from aiops.detectors.judge import BeforeAfterJudge
 from aiops.detectors.stats import hodges_lehmann, mann_whitney_p, robust_center_scale
-from scipy.stats import mannwhitneyu
-
 from aiops.model import Direction, MetricVerdict, VerdictResult
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiops.consumers.produce import produce_events
 from conftest import free_port
 from fleets import T0, deploy, in_time_order, service_samples
 
 from aiops.config import Settings
+from aiops.consumers.produce import produce_events
 from aiops.model import DeployEvent
 
 pytestmark = pytest.mark.kafka

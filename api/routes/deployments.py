@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aiops.api.deps import ReadAuth, StoreDep
-from aiops.api.schemas import DeploymentOut, DeploymentPage, ErrorOut, VerdictOut
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from aiops.api.deps import ReadAuth, StoreDep
+from aiops.api.schemas import DeploymentOut, DeploymentPage, ErrorOut, VerdictOut
 from aiops.store.base import MAX_PAGE
 
 router = APIRouter(tags=["deployments"])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aiops.api.deps import PipelineDep, SettingsDep, WriteAuth
-from aiops.api.schemas import IngestReply, RejectionOut
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from aiops.api.deps import PipelineDep, SettingsDep, WriteAuth
+from aiops.api.schemas import IngestReply, RejectionOut
 from aiops.parsing import parse_ndjson, parse_payload
 
 router = APIRouter(tags=["ingest"])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aiops.api.deps import MetricsDep, StoreDep
-from aiops.api.schemas import Health
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from aiops.api.deps import MetricsDep, StoreDep
+from aiops.api.schemas import Health
 
 router = APIRouter(tags=["health"])
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aiops.api.deps import ReadAuth, StoreDep
-from aiops.api.schemas import ErrorOut, IncidentOut, IncidentPage
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from aiops.api.deps import ReadAuth, StoreDep
+from aiops.api.schemas import ErrorOut, IncidentOut, IncidentPage
 from aiops.model import IncidentStatus
 from aiops.store.base import MAX_PAGE, IncidentFilter
 

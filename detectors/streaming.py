@@ -1,0 +1,330 @@
+"""Streaming detectors: each learns a series one point at a time and says how unusual the next is.
+
+Every detector here turns a raw statistic into a score in [0, 1] the same way: by its rank among
+the statistic's own past values (a calibrated tail probability, ``-log10 p`` scaled), so detectors
+of very different kinds are comparable and no threshold is tied to one series' units. During
+warm-up a detector returns 0.
+
+- :class:`RobustZ` median/MAD distance from a trailing window: spikes and dips.
+- :class:`EwmaZ`: distance from an exponentially weighted mean, in EW standard deviations.
+- :class:`Cusum`: two-sided CUSUM on robust-standardised values: level shifts too small for a spike.
+- :class:`SeasonalResidual`: distance from the same time on earlier periods (days), then robust z:
+  a daily pattern that breaks.
+- :class:`ScaleShift`: short-term vs long-term robust spread: volatility and spike density changes.
+- :class:`Ensemble`: the maximum of calibrated scores, with a refractory period so one episode
+  yields one alarm, not a hundred.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> xs = rng.normal(10, 1, 600)
+>>> xs[500] = 30.0
+>>> scores = RobustZ(window=100).score_many(xs)
+>>> int(np.argmax(scores)), bool(scores[500] > 0.8)
+(500, True)
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+
+from aiops.detectors.base import FloatArray
+
+MAD_TO_SIGMA = 1.4826
+
+
+class _Calibrator:
+    """How surprising a statistic is among its own past values, as a score in [0, 1].
+
+    Below the 95th percentile of the past, the empirical tail probability; above it, an
+    exponential tail fitted to the excesses (peaks over threshold), so that values beyond anything
+    seen so far are still ordered by how far beyond they are. Score = -log10(p) / 12.
+    """
+
+    __slots__ = ("_fifo", "_sorted", "capacity", "min_history")
+
+    TAIL = 0.05
+    SCALE = 12.0
+
+    def __init__(self, capacity: int = 4000, min_history: int = 50) -> None:
+        self.capacity = capacity
+        self.min_history = min_history
+        self._sorted: list[float] = []
+        self._fifo: deque[float] = deque()
+
+    def score(self, stat: float) -> float:
+        ordered = self._sorted
+        n = len(ordered)
+        if n < self.min_history or not math.isfinite(stat):
+            return 0.0
+        cut = int(n * (1.0 - self.TAIL))
+        u = ordered[cut]
+        if stat <= u:
+            p = (n - bisect_left(ordered, stat) + 1) / (n + 1)
+        else:
+            top = ordered[cut:]
+            excess = sum(top) / len(top) - u
+            p = self.TAIL * math.exp(-(stat - u) / excess) if excess > 0 else 1.0 / (n + 1)
+            p = max(p, 1e-300)
+        return min(1.0, -math.log10(p) / self.SCALE)
+
+    def learn(self, stat: float) -> None:
+        if not math.isfinite(stat):
+            return
+        insort(self._sorted, stat)
+        self._fifo.append(stat)
+        if len(self._fifo) > self.capacity:
+            old = self._fifo.popleft()
+            del self._sorted[bisect_left(self._sorted, old)]
+
+
+class _Base:
+    """score_one/learn_one/score_many around a raw statistic ``_stat`` and a calibrator."""
+
+    name = "base"
+
+    def __init__(self) -> None:
+        self._cal = _Calibrator()
+        self._pending: float | None = None
+
+    def _stat(self, x: float) -> float:
+        raise NotImplementedError
+
+    def _update(self, x: float) -> None:
+        raise NotImplementedError
+
+    def score_one(self, x: float) -> float:
+        self._pending = self._stat(x)
+        return self._cal.score(self._pending)
+
+    def learn_one(self, x: float) -> None:
+        stat = self._pending if self._pending is not None else self._stat(x)
+        self._pending = None
+        self._cal.learn(stat)
+        self._update(x)
+
+    def score_many(self, xs: Sequence[float] | FloatArray) -> FloatArray:
+        out = np.empty(len(xs))
+        for i, x in enumerate(np.asarray(xs, dtype=np.float64).tolist()):
+            out[i] = self.score_one(x)
+            self.learn_one(x)
+        return out
+
+
+class _Window:
+    """Trailing window with median and MAD-sigma, recomputed lazily."""
+
+    __slots__ = ("_buf", "_cache", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._buf: deque[float] = deque(maxlen=size)
+        self._cache: tuple[float, float] | None = None
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def push(self, x: float) -> None:
+        self._buf.append(x)
+        self._cache = None
+
+    def center_scale(self) -> tuple[float, float]:
+        if self._cache is None:
+            arr = np.fromiter(self._buf, dtype=np.float64, count=len(self._buf))
+            med = float(np.median(arr))
+            mad = MAD_TO_SIGMA * float(np.median(np.abs(arr - med)))
+            # Quantised series (integers, flat stretches) have MAD 0: fall back to the spread.
+            floor = max(0.1 * float(np.std(arr)), 1e-6 * (abs(med) + 1.0))
+            self._cache = (med, max(mad, floor))
+        return self._cache
+
+
+class RobustZ(_Base):
+    """|x - median| / MAD-sigma over the previous ``window`` points."""
+
+    name = "robust_z"
+
+    def __init__(self, window: int = 300, warmup: int = 30) -> None:
+        super().__init__()
+        self._win = _Window(window)
+        self._warmup = warmup
+
+    def _stat(self, x: float) -> float:
+        if len(self._win) < self._warmup:
+            return float("nan")
+        med, scale = self._win.center_scale()
+        return abs(x - med) / scale
+
+    def _update(self, x: float) -> None:
+        self._win.push(x)
+
+
+class EwmaZ(_Base):
+    """|x - EW mean| / EW standard deviation (``alpha`` is the weight of the newest point)."""
+
+    name = "ewma_z"
+
+    def __init__(self, alpha: float = 0.02, warmup: int = 30) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self._mean = 0.0
+        self._var = 0.0
+        self._n = 0
+        self._warmup = warmup
+
+    def _stat(self, x: float) -> float:
+        if self._n < self._warmup:
+            return float("nan")
+        return abs(x - self._mean) / math.sqrt(self._var + 1e-12 * (self._mean**2 + 1.0))
+
+    def _update(self, x: float) -> None:
+        if self._n == 0:
+            self._mean = x
+        diff = x - self._mean
+        incr = self.alpha * diff
+        self._mean += incr
+        self._var = (1 - self.alpha) * (self._var + diff * incr)
+        self._n += 1
+
+
+class Cusum(_Base):
+    """Two-sided CUSUM of values standardised by a long trailing median/MAD; ``drift`` in sigmas."""
+
+    name = "cusum"
+
+    def __init__(self, window: int = 600, drift: float = 0.5, warmup: int = 60) -> None:
+        super().__init__()
+        self._win = _Window(window)
+        self.drift = drift
+        self._warmup = warmup
+        self._hi = 0.0
+        self._lo = 0.0
+
+    def _z(self, x: float) -> float:
+        med, scale = self._win.center_scale()
+        return max(-10.0, min(10.0, (x - med) / scale))  # a single spike must not look like a shift
+
+    def _stat(self, x: float) -> float:
+        if len(self._win) < self._warmup:
+            return float("nan")
+        z = self._z(x)
+        return max(self._hi + z - self.drift, self._lo - z - self.drift, 0.0)
+
+    def _update(self, x: float) -> None:
+        if len(self._win) >= self._warmup:
+            z = self._z(x)
+            self._hi = max(0.0, self._hi + z - self.drift)
+            self._lo = max(0.0, self._lo - z - self.drift)
+        self._win.push(x)
+
+
+class SeasonalResidual(_Base):
+    """Robust z of ``x - median(x one period ago, two periods ago, ...)``; 0 until a period has passed."""
+
+    name = "seasonal"
+
+    def __init__(self, period: int, periods: int = 3, window: int = 300, warmup: int = 30) -> None:
+        super().__init__()
+        self.period = period
+        self._history: deque[float] = deque(maxlen=period * periods)
+        self.periods = periods
+        self._res = _Window(window)
+        self._warmup = warmup
+
+    def _residual(self, x: float) -> float | None:
+        h = self._history
+        if len(h) < self.period:
+            return None
+        past = [h[len(h) - k * self.period] for k in range(1, self.periods + 1) if len(h) >= k * self.period]
+        return x - float(np.median(past))
+
+    def _stat(self, x: float) -> float:
+        r = self._residual(x)
+        if r is None or len(self._res) < self._warmup:
+            return float("nan")
+        med, scale = self._res.center_scale()
+        return abs(r - med) / scale
+
+    def _update(self, x: float) -> None:
+        r = self._residual(x)
+        if r is not None:
+            self._res.push(r)
+        self._history.append(x)
+
+
+class ScaleShift(_Base):
+    """|log(short-window spread / long-window spread)|: the series got noisier or calmer."""
+
+    name = "scale_shift"
+
+    def __init__(self, short: int = 30, long: int = 600, warmup: int = 120) -> None:
+        super().__init__()
+        self._short: deque[float] = deque(maxlen=short)
+        self._long = _Window(long)
+        self._warmup = warmup
+
+    def _stat(self, x: float) -> float:
+        if len(self._long) < self._warmup or len(self._short) < self._short.maxlen // 2:  # type: ignore[operator]
+            return float("nan")
+        med, scale = self._long.center_scale()
+        recent = np.fromiter(self._short, dtype=np.float64)
+        short_scale = float(np.mean(np.abs(np.append(recent, x) - med))) * 1.2533  # mean abs dev -> sigma
+        return abs(math.log((short_scale + 1e-12) / scale + 1e-12))
+
+    def _update(self, x: float) -> None:
+        self._short.append(x)
+        self._long.push(x)
+
+
+class Ensemble:
+    """Max of calibrated member scores, then a refractory period: an alarm is raised when the
+    score beats everything in the last ``refractory`` points, so one episode makes one alarm."""
+
+    name = "ensemble"
+
+    def __init__(self, members: Sequence[_Base], refractory: int = 100, damp: float = 0.0) -> None:
+        self.members = list(members)
+        self.refractory = refractory
+        self.damp = damp
+        self._recent: deque[float] = deque(maxlen=refractory)
+
+    def score_one(self, x: float) -> float:
+        raw = max(m.score_one(x) for m in self.members)
+        previous = max(self._recent, default=0.0)
+        self._recent.append(raw)
+        return raw if raw > previous else raw * self.damp
+
+    def learn_one(self, x: float) -> None:
+        for m in self.members:
+            m.learn_one(x)
+
+    def score_many(self, xs: Sequence[float] | FloatArray) -> FloatArray:
+        out = np.empty(len(xs))
+        for i, x in enumerate(np.asarray(xs, dtype=np.float64).tolist()):
+            out[i] = self.score_one(x)
+            self.learn_one(x)
+        return out
+
+
+def daily_period(epoch: FloatArray) -> int | None:
+    """Rows per day when the sampling interval is regular enough and a day has at least 12 rows."""
+    if len(epoch) < 3:
+        return None
+    step = float(np.median(np.diff(epoch)))
+    if step <= 0 or step > 7200:
+        return None
+    period = round(86400.0 / step)
+    return period if period >= 12 and len(epoch) >= 2 * period else None
+
+
+def default_ensemble(epoch: FloatArray) -> Ensemble:
+    """The scorer behind ``aiops score``: windows in rows, a daily member when the data is daily."""
+    members: list[_Base] = [RobustZ(window=300), EwmaZ(alpha=0.02), Cusum(window=600), ScaleShift()]
+    period = daily_period(epoch)
+    if period is not None:
+        members.append(SeasonalResidual(period=period))
+    return Ensemble(members)
