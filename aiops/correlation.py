@@ -10,13 +10,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from aiops.detectors.base import JudgeInput
 from aiops.model import (
     DeployEvent,
+    Direction,
     Incident,
     IncidentStatus,
     MetricVerdict,
@@ -30,60 +32,57 @@ if TYPE_CHECKING:
 # Half of the peers moving is "the fleet", not a coincidence.
 FLEET_SHARE = 0.5
 PEER_ALPHA = 0.01
-# Peers moving this much (median relative change) is a fleet-wide *incident*; less is a shared drift
-# (traffic, time of day) that explains the deploy's change without being a problem of its own.
+# Peers moving this much (median relative change, the worse way) is a fleet-wide *incident*; less is
+# a shared drift (traffic, time of day) that the control adjustment takes out without alarm.
 FLEET_INCIDENT_CHANGE = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class PeerComparison:
-    """How the services that did not deploy moved over the same windows."""
-
-    peers: int
-    share_moved: float  # share of peers that moved significantly the same way
-    median_change: float  # their median relative change
-
-    def explains(self, change: float, need: float) -> bool:
-        """True when the deploy's change is no larger than the fleet's, give or take ``need``."""
-        return self.share_moved >= FLEET_SHARE and abs(change - self.median_change) < need
-
-    @property
-    def is_incident(self) -> bool:
-        return self.share_moved >= FLEET_SHARE and abs(self.median_change) >= FLEET_INCIDENT_CHANGE
+MIN_CONTROL_PEERS = 2
 
 
 class FleetCheck:
+    """The services that did not deploy, as a control group for the one that did."""
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def compare(
-        self, service: str, metric: str, deploy_ts: float, at: float, seen: MetricVerdict
-    ) -> PeerComparison | None:
-        """Judge ``metric`` of every peer that did not deploy over the same windows; None if no peer."""
+    def peers(self, service: str, metric: str, deploy_ts: float, at: float) -> list[str]:
         engine = self._engine
-        window_start = deploy_ts - engine.config.baseline_window
-        peers = [
-            p for p in engine.services_with(metric) if p != service and not engine.deployed_between(p, window_start, at)
-        ]
-        if not peers:
-            return None
-        moved = 0
+        start = deploy_ts - engine.config.baseline_window
+        return [p for p in engine.services_with(metric) if p != service and not engine.deployed_between(p, start, at)]
+
+    def control_change(
+        self, service: str, metric: str, deploy_ts: float, at: float, since: float | None = None
+    ) -> float | None:
+        """Median relative change of ``metric`` in the peers over the same before/after windows
+        (the after window from ``since`` when given)."""
+        engine = self._engine
         changes = []
+        for peer in self.peers(service, metric, deploy_ts, at):
+            data = engine.judge_input(peer, metric, deploy_ts, at, final=True)
+            current = data.current if since is None else data.current[data.current_ts >= since]
+            if len(data.baseline) >= 5 and len(current) >= 3:
+                before = float(np.median(data.baseline))
+                if abs(before) > 1e-12:
+                    changes.append(float(np.median(current)) / before - 1.0)
+        return float(np.median(changes)) if len(changes) >= MIN_CONTROL_PEERS else None
+
+    def is_incident(self, service: str, data: JudgeInput) -> bool:
+        """The peers moved a lot, the worse way, and most of them significantly: a fleet-wide problem."""
+        change = data.control_change
+        if change is None or abs(change) < FLEET_INCIDENT_CHANGE:
+            return False
+        if data.direction is Direction.UP_IS_WORSE and change < 0:
+            return False
+        if data.direction is Direction.DOWN_IS_WORSE and change > 0:
+            return False
+        engine = self._engine
+        at = float(data.current_ts[-1]) if len(data.current_ts) else data.deploy_ts
+        peers = self.peers(service, data.metric, data.deploy_ts, at)
+        moved = 0
         for peer in peers:
-            mv = engine.judge.judge(engine.judge_input(peer, metric, deploy_ts, at, final=True))
-            if mv.change is not None:
-                changes.append(mv.change)
-            if _moved_like(mv, seen):
-                moved += 1
-        median_change = float(np.median(changes)) if changes else 0.0
-        return PeerComparison(len(peers), moved / len(peers), median_change)
-
-
-def _moved_like(peer: MetricVerdict, seen: MetricVerdict) -> bool:
-    if peer.p_value is None or peer.effect is None or seen.effect is None or peer.change is None:
-        return False
-    same_way = (peer.effect > 0) == (seen.effect > 0)
-    return same_way and peer.p_value < PEER_ALPHA
+            mv = engine.judge.judge(engine.judge_input(peer, data.metric, data.deploy_ts, at, final=True))
+            if mv.p_value is not None and mv.effect is not None and mv.p_value < PEER_ALPHA:
+                moved += (mv.effect > 0) == (change > 0)
+        return bool(peers) and moved / len(peers) >= FLEET_SHARE
 
 
 class IncidentBook:

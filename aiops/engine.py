@@ -97,6 +97,7 @@ class Engine:
         self._trimmed_at = float("-inf")
         self.incidents = IncidentBook()
         self._fleet = FleetCheck(self)
+        self._recent_window = float(getattr(getattr(self.judge, "params", None), "recent_window", 600.0))
 
     # --- ingest ----------------------------------------------------------------------------------
 
@@ -206,11 +207,12 @@ class Engine:
         verdicts: list[MetricVerdict] = []
         fleet: list[str] = []
         for metric in sorted(self._metrics_of.get(d.service, ())):
-            mv = self.judge.judge(self.judge_input(d.service, metric, d.ts, at, final))
-            if mv.verdict is VerdictResult.FAIL and self.config.fleet_check:
-                mv, fleet_wide = self._against_fleet(d, metric, at, mv)
-                if fleet_wide:
-                    fleet.append(metric)
+            data = self.judge_input(d.service, metric, d.ts, at, final, control=self.config.fleet_check)
+            mv = self.judge.judge(data)
+            if self._fleet.is_incident(d.service, data):
+                fleet.append(metric)
+                if mv.verdict is not VerdictResult.FAIL:  # the deploy did nothing beyond the fleet's trouble
+                    mv = replace(mv, verdict=VerdictResult.INCONCLUSIVE, reason=f"{mv.reason}; fleet-wide problem")
             verdicts.append(mv)
         note = ""
         if stream_ended and at < analysis.end:
@@ -258,28 +260,10 @@ class Engine:
         elif d.kind is DeployKind.ROLLBACK and verdict.verdict is VerdictResult.PASS:
             effects.incidents.extend(self.incidents.resolve_by_rollback(d, verdict))
 
-    def _against_fleet(self, d: DeployEvent, metric: str, at: float, mv: MetricVerdict) -> tuple[MetricVerdict, bool]:
-        """Keep a fail only when the deploy's service moved more than the services that did not deploy."""
-        peers = self._fleet.compare(d.service, metric, d.ts, at, mv)
-        if peers is None or mv.change is None:
-            return mv, False
-        need = self.config_min_change(d.service, metric)
-        if not peers.explains(mv.change, need):
-            return mv, False
-        how = (
-            f"{peers.share_moved:.0%} of {peers.peers} services that did not deploy moved too "
-            f"(median {peers.median_change:+.0%})"
-        )
-        if peers.is_incident:
-            return replace(mv, verdict=VerdictResult.INCONCLUSIVE, reason=f"{mv.reason}, but {how}: fleet-wide"), True
-        return replace(mv, verdict=VerdictResult.PASS, reason=f"{mv.reason}, but {how}: a shared drift"), False
-
-    def config_min_change(self, service: str, metric: str) -> float:
-        params = getattr(self.judge, "params", None)
-        base = float(getattr(params, "min_relative_change", 0.05))
-        return base / self.sensitivity.get((service, metric), 1.0)
-
-    def judge_input(self, service: str, metric: str, deploy_ts: float, at: float, final: bool) -> JudgeInput:
+    def judge_input(
+        self, service: str, metric: str, deploy_ts: float, at: float, final: bool, control: bool = False
+    ) -> JudgeInput:
+        """What the judge sees for one metric; ``control`` adds the peers' move over the same windows."""
         cfg = self.config
         series = self._series[(service, metric)]
         b_ts, b_vals = series.window_before(deploy_ts - cfg.baseline_window, deploy_ts)
@@ -300,6 +284,12 @@ class Engine:
             current_ts=c_ts,
             current=c_vals,
             seasonal=tuple(seasonal),
+            control_change=self._fleet.control_change(service, metric, deploy_ts, at) if control else None,
+            control_recent=(
+                self._fleet.control_change(service, metric, deploy_ts, at, since=at - self._recent_window)
+                if control and at - deploy_ts > 1.5 * self._recent_window
+                else None
+            ),
             final=final,
             sensitivity=self.sensitivity.get((service, metric), 1.0),
         )

@@ -46,6 +46,10 @@ class JudgeInput:
     # The same time window on earlier days, when the history reaches that far: used to tell a daily
     # cycle from a regression. Each entry is (baseline-like values, current-like values).
     seasonal: tuple[tuple[FloatArray, FloatArray], ...] = ()
+    # Median relative change of this metric over the same windows in services that did not deploy
+    # (None: no such peers). What the deploy did is what moved beyond it.
+    control_change: float | None = None
+    control_recent: float | None = None  # the same, for the recent part of the window only
     final: bool = False  # the analysis window has closed: last look, no early-stopping penalty
     sensitivity: float = 1.0  # < 1 after false-positive feedback: needs a larger effect to fail
 
@@ -69,5 +73,7 @@ class DetectorParams:
     alpha_final: float = 1e-3
     # Below these the change is not worth failing a release for, however significant.
     min_relative_change: float = 0.05
-    min_effect_sigmas: float = 1.0
+    min_effect_sigmas: float = 0.5
+    # A slow leak shows in the recent part of the window first: also judge the last 10 minutes.
+    recent_window: float = 600.0
     extra: dict[str, float] = field(default_factory=dict)

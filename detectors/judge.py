@@ -67,45 +67,103 @@ class BeforeAfterJudge:
                 **common,  # type: ignore[arg-type]
             )
         level, _ = robust_center_scale(base)
-        base_adj, cur_adj = _deseasonalise(base, cur, data.seasonal)
+        base_adj, cur_adj, context = _expected_drift_removed(base, cur, data, data.control_change)
         _, scale = robust_center_scale(base_adj)
-        alternative = _alternative(data.direction)
-        p_value = mann_whitney_p(cur_adj, base_adj, alternative)
-        shift = hodges_lehmann(cur_adj, base_adj)
+        alpha = p.alpha_final if data.final else p.alpha_interim
+        # Two views of "after": all of it (power for steps) and its recent part (a slow leak only
+        # shows late); each gets half the alpha so looking twice does not double false alarms.
+        views = [("", cur_adj, data.current_ts)]
+        recent_from = data.current_ts[-1] - p.recent_window if len(data.current_ts) else 0.0
+        if len(cur_adj) and data.current_ts[0] < recent_from - p.recent_window / 2:
+            keep = data.current_ts >= recent_from
+            if keep.sum() >= p.min_current:
+                # The control moves differently over the recent part (a fleet problem that began late).
+                _, recent_adj, _ = _expected_drift_removed(base, cur[keep], data, data.control_recent)
+                views.append((f" (last {round(p.recent_window / 60)} min)", recent_adj, data.current_ts[keep]))
+        outcome = None
+        for label, values, _ts in views:
+            o = self._test(base_adj, values, level, scale, alpha / len(views), data)
+            if outcome is None or (o.failed and not outcome.failed) or (o.failed == outcome.failed and o.p < outcome.p):
+                outcome = o
+                outcome.label = label
+        assert outcome is not None
+        current_level = float(np.median(cur))
+        if outcome.failed:
+            verdict = VerdictResult.FAIL
+            reason = (
+                f"{data.metric} {'rose' if outcome.shift > 0 else 'fell'} {abs(outcome.change):.0%}{outcome.label} "
+                f"({outcome.effect:+.1f} sigma, p={outcome.p:.1e}) after the deploy{context}"
+            )
+        else:
+            verdict = VerdictResult.PASS
+            if not outcome.worse:
+                reason = f"{data.metric} did not get worse ({outcome.change:+.1%}){context}"
+            elif not outcome.big_enough:
+                reason = (
+                    f"{data.metric} changed {outcome.change:+.1%} ({outcome.effect:+.1f} sigma): "
+                    f"below the bar to fail{context}"
+                )
+            else:
+                reason = f"{data.metric} changed {outcome.change:+.1%} but p={outcome.p:.1e} is not significant"
+        return MetricVerdict(
+            verdict=verdict,
+            baseline=level,
+            current=current_level,
+            change=float(outcome.change) if np.isfinite(outcome.change) else None,
+            p_value=outcome.p,
+            effect=float(outcome.effect),
+            onset=_onset(data) if verdict is VerdictResult.FAIL else None,
+            reason=reason,
+            **common,  # type: ignore[arg-type]
+        )
+
+    def _test(
+        self, base: FloatArray, cur: FloatArray, level: float, scale: float, alpha: float, data: JudgeInput
+    ) -> _Outcome:
+        p = self.params
+        p_value = mann_whitney_p(cur, base, _alternative(data.direction))
+        shift = hodges_lehmann(cur, base)
         change = shift / abs(level) if abs(level) > 1e-12 else (np.inf if shift else 0.0)
         effect = shift / scale
-        alpha = p.alpha_final if data.final else p.alpha_interim
         # Feedback makes a metric less sensitive by scaling the size a change must reach.
         need_change = p.min_relative_change / data.sensitivity
         need_effect = p.min_effect_sigmas / data.sensitivity
         worse = _worse_sign(data.direction, shift)
         big_enough = abs(change) >= need_change and abs(effect) >= need_effect
-        current_level = float(np.median(cur))
-        if worse and p_value < alpha and big_enough:
-            verdict = VerdictResult.FAIL
-            reason = (
-                f"{data.metric} {'rose' if shift > 0 else 'fell'} {abs(change):.0%} "
-                f"({effect:+.1f} sigma, p={p_value:.1e}) after the deploy"
-            )
-        else:
-            verdict = VerdictResult.PASS
-            if not worse:
-                reason = f"{data.metric} did not get worse ({change:+.1%})"
-            elif not big_enough:
-                reason = f"{data.metric} changed {change:+.1%} ({effect:+.1f} sigma): below the bar to fail"
-            else:
-                reason = f"{data.metric} changed {change:+.1%} but p={p_value:.1e} is not significant"
-        return MetricVerdict(
-            verdict=verdict,
-            baseline=level,
-            current=current_level,
-            change=float(change) if np.isfinite(change) else None,
-            p_value=p_value,
-            effect=float(effect),
-            onset=_onset(data) if verdict is VerdictResult.FAIL else None,
-            reason=reason,
-            **common,  # type: ignore[arg-type]
-        )
+        return _Outcome(p_value, shift, float(change), float(effect), worse, big_enough, alpha)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    p: float
+    shift: float
+    change: float
+    effect: float
+    worse: bool
+    big_enough: bool
+    alpha: float
+    label: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.worse and self.big_enough and self.p < self.alpha
+
+
+def _expected_drift_removed(
+    base: FloatArray, cur: FloatArray, data: JudgeInput, control: float | None
+) -> tuple[FloatArray, FloatArray, str]:
+    """Take out what would have happened anyway: the control group's move, or else the daily one.
+
+    The control is the median relative change of the same metric in services that did not deploy,
+    over the same windows (a shared daily cycle, a traffic surge, a fleet-wide incident). Without
+    peers, the typical rise of the same window on earlier days is used.
+    """
+    if control is not None:
+        factor = 1.0 + control
+        if factor > 0:
+            return base, cur / factor, f" (net of {control:+.0%} in services that did not deploy)"
+    base_adj, cur_adj = _deseasonalise(base, cur, data.seasonal)
+    return base_adj, cur_adj, ""
 
 
 def _deseasonalise(
