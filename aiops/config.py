@@ -86,6 +86,8 @@ class Settings:
             analysis_window=_float(source, "AIOPS_ANALYSIS_WINDOW_S", 1800.0),
             step=_float(source, "AIOPS_CHECK_STEP_S", 60.0),
             lateness=_float(source, "AIOPS_LATENESS_S", 60.0),
+            fleet_check=_flag(source, "AIOPS_FLEET_CONTROL", True),
+            multivariate=_flag(source, "AIOPS_MULTIVARIATE", True),
             directions=directions,
         )
         return cls(
@@ -150,6 +152,17 @@ def _int(source: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name}: must be positive")
     return value
+
+
+def _flag(source: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = source.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: {raw!r} must be on or off")
 
 
 def _float(source: Mapping[str, str], name: str, default: float) -> float:

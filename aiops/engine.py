@@ -28,6 +28,7 @@ import numpy as np
 from aiops.correlation import FleetCheck, IncidentBook
 from aiops.detectors.base import JudgeInput, MetricJudge
 from aiops.detectors.combine import combine
+from aiops.detectors.iforest import IsolationForestJudge
 from aiops.detectors.judge import BeforeAfterJudge
 from aiops.history import SeriesHistory
 from aiops.model import (
@@ -57,6 +58,7 @@ class EngineConfig:
     lateness: float = 60.0  # how long to wait for out-of-order samples before a look
     seasonal_days: int = 2  # earlier days compared at the same time of day (0: off)
     fleet_check: bool = True
+    multivariate: bool = True  # isolation forest over a service's metrics together, at the final look
     directions: dict[str, Direction] = field(default_factory=dict)
 
     @property
@@ -83,6 +85,7 @@ class Engine:
     ) -> None:
         self.config = config or EngineConfig()
         self.judge: MetricJudge = judge or BeforeAfterJudge()
+        self.multivariate = IsolationForestJudge() if self.config.multivariate else None
         # (service, metric) -> factor < 1 after false-positive feedback; see aiops.calibration.
         self.sensitivity: dict[tuple[str, str], float] = dict(sensitivity or {})
         self.watermark = float("-inf")
@@ -206,14 +209,20 @@ class Engine:
         final = at >= analysis.end or stream_ended
         verdicts: list[MetricVerdict] = []
         fleet: list[str] = []
+        inputs = []
         for metric in sorted(self._metrics_of.get(d.service, ())):
             data = self.judge_input(d.service, metric, d.ts, at, final, control=self.config.fleet_check)
+            inputs.append(data)
             mv = self.judge.judge(data)
             if self._fleet.is_incident(d.service, data):
                 fleet.append(metric)
                 if mv.verdict is not VerdictResult.FAIL:  # the deploy did nothing beyond the fleet's trouble
                     mv = replace(mv, verdict=VerdictResult.INCONCLUSIVE, reason=f"{mv.reason}; fleet-wide problem")
             verdicts.append(mv)
+        # The joint view is costly (a forest per look): only at the final look, and only when no
+        # single metric has already failed the deploy.
+        if final and self.multivariate is not None and not any(m.verdict is VerdictResult.FAIL for m in verdicts):
+            verdicts.append(self.multivariate.judge_service(inputs))
         note = ""
         if stream_ended and at < analysis.end:
             note = f" (input ended {(at - d.ts) / 60:.0f} of {(analysis.end - d.ts) / 60:.0f} min into the window)"

@@ -77,7 +77,7 @@ class Score:
 def run_engine(fleet: Fleet, judge: str) -> Effects:
     parsed = parse_value([e for e in fleet.events if "_raw" not in e])
     if judge == "kayenta":
-        engine = Engine(EngineConfig(fleet_check=False, seasonal_days=0), judge=KayentaJudge())
+        engine = Engine(EngineConfig(fleet_check=False, seasonal_days=0, multivariate=False), judge=KayentaJudge())
     else:
         engine = Engine(EngineConfig())
     effects = Effects()

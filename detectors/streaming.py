@@ -256,6 +256,59 @@ class SeasonalResidual(_Base):
         self._history.append(x)
 
 
+class StlResidual(_Base):
+    """Robust z of the distance from an STL forecast (statsmodels), refitted once per period.
+
+    Every ``period`` points, STL (robust LOESS) decomposes the last ``periods`` periods; until the
+    next refit, the expected value of a new point is the last trend level plus the seasonal
+    component one period earlier. Catches a daily shape that breaks while the level holds.
+    """
+
+    name = "stl"
+
+    def __init__(self, period: int, periods: int = 3, window: int = 300, warmup: int = 30) -> None:
+        super().__init__()
+        self.period = period
+        self.periods = periods
+        self._history: deque[float] = deque(maxlen=period * periods)
+        self._seasonal: FloatArray | None = None
+        self._trend = 0.0
+        self._since_fit = 0
+        self._res = _Window(window)
+        self._warmup = warmup
+
+    def _expected(self) -> float | None:
+        if self._seasonal is None:
+            return None
+        return self._trend + float(self._seasonal[self._since_fit % self.period])
+
+    def _stat(self, x: float) -> float:
+        expected = self._expected()
+        if expected is None or len(self._res) < self._warmup:
+            return float("nan")
+        med, scale = self._res.center_scale()
+        return abs(x - expected - med) / scale
+
+    def _update(self, x: float) -> None:
+        expected = self._expected()
+        if expected is not None:
+            self._res.push(x - expected)
+        self._history.append(x)
+        self._since_fit += 1
+        if len(self._history) >= 2 * self.period and (self._seasonal is None or self._since_fit >= self.period):
+            self._fit()
+
+    def _fit(self) -> None:
+        from statsmodels.tsa.seasonal import STL
+
+        values = np.fromiter(self._history, dtype=np.float64)
+        result = STL(values, period=self.period, robust=True).fit()
+        # The seasonal value expected k points after the fit is the one a period before that point.
+        self._seasonal = np.asarray(result.seasonal[-self.period :], dtype=np.float64)
+        self._trend = float(result.trend[-1])
+        self._since_fit = 0
+
+
 class ScaleShift(_Base):
     """|log(short-window spread / long-window spread)|: the series got noisier or calmer."""
 

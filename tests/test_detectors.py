@@ -121,3 +121,54 @@ def test_combine_scores_and_states() -> None:
     assert passed.verdict is VerdictResult.PASS and passed.score >= 60
     nothing = MetricVerdict("errors", VerdictResult.INCONCLUSIVE, reason="too little data")
     assert combine("d", "api", [nothing], decided_at=1.0, final=True).verdict is VerdictResult.INCONCLUSIVE
+
+
+def _inputs(shifts: dict[str, float], direction: Direction = Direction.UP_IS_WORSE) -> list[JudgeInput]:
+    from aiops.detectors.base import JudgeInput as In
+
+    rng = np.random.default_rng(11)
+    t_b, t_c = np.arange(240.0) * 15 - 3600, np.arange(120.0) * 15
+    return [
+        In(name, direction, 0.0, t_b, rng.normal(100, 5, 240), t_c, rng.normal(100 * (1 + s), 5, 120), final=True)
+        for name, s in shifts.items()
+    ]
+
+
+def test_isolation_forest_sees_a_joint_regression_no_single_metric_fails() -> None:
+    from aiops.detectors.iforest import IsolationForestJudge
+
+    small = {"latency": 0.03, "errors": 0.03, "cpu": 0.03, "queue": 0.03}
+    singles = [BeforeAfterJudge().judge(d).verdict for d in _inputs(small)]
+    assert VerdictResult.FAIL not in singles
+    assert IsolationForestJudge().judge_service(_inputs(small)).verdict is VerdictResult.FAIL
+
+
+def test_isolation_forest_passes_an_improvement_and_no_change() -> None:
+    from aiops.detectors.iforest import IsolationForestJudge
+
+    judge = IsolationForestJudge()
+    assert judge.judge_service(_inputs({"a": -0.2, "b": -0.2, "c": -0.2})).verdict is VerdictResult.PASS
+    assert judge.judge_service(_inputs({"a": 0.0, "b": 0.0, "c": 0.0})).verdict is VerdictResult.PASS
+
+
+def test_control_group_takes_out_a_shared_move() -> None:
+    rng = np.random.default_rng(12)
+    before, after = rng.normal(100, 3, 120), rng.normal(115, 3, 30)
+    alone = BeforeAfterJudge().judge(judge_input(before, after, Direction.UP_IS_WORSE, final=True))
+    with_fleet = BeforeAfterJudge().judge(
+        judge_input(before, after, Direction.UP_IS_WORSE, final=True, control_change=0.15)
+    )
+    assert (alone.verdict, with_fleet.verdict) == (VerdictResult.FAIL, VerdictResult.PASS)
+    assert "net of +15%" in with_fleet.reason
+
+
+def test_recent_window_catches_a_slow_leak() -> None:
+    rng = np.random.default_rng(13)
+    before = rng.normal(100, 4, 240)
+    ramp = np.minimum(1.0, np.arange(120) / 120.0)  # 0 -> +12 % over the 30-minute window
+    after = rng.normal(100, 4, 120) * (1 + 0.12 * ramp)
+    data = JudgeInput(
+        "m", Direction.UP_IS_WORSE, 0.0, np.arange(240.0) * 15 - 3600, before, np.arange(120.0) * 15, after, final=True
+    )
+    v = BeforeAfterJudge().judge(data)
+    assert v.verdict is VerdictResult.FAIL and "(last 10 min)" in v.reason

@@ -1,0 +1,233 @@
+"""Kafka delivery on the real broker: equality with replay, SIGKILL and restart, broker outage, DLQ.
+
+Slow by nature (real processes, a real broker); each test bounds its waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import _fresh_postgres, need_env
+
+from aiops.config import Settings
+from aiops.consumers.produce import produce_events
+from aiops.simulate import FleetSpec, simulate_fleet
+from aiops.store import IncidentFilter, open_store
+
+pytestmark = pytest.mark.kafka
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def topics_env(bootstrap: str, db: str, **extra: str) -> dict[str, str]:
+    run = uuid.uuid4().hex[:8]
+    return {
+        "AIOPS_KAFKA_BOOTSTRAP": bootstrap,
+        "AIOPS_TOPIC_METRICS": f"t-{run}.metrics",
+        "AIOPS_TOPIC_DEPLOYS": f"t-{run}.deploys",
+        "AIOPS_TOPIC_DLQ": f"t-{run}.dlq",
+        "AIOPS_CONSUMER_GROUP": f"g-{run}",
+        "AIOPS_DB": db,
+        **extra,
+    }
+
+
+def fleet_events(seed: int, services: int = 6, hours: float = 6) -> list[dict[str, Any]]:
+    spec = FleetSpec(services=services, hours=hours, deploys_per_service=2, fleet_incidents=0, warmup_hours=2)
+    return [e for e in simulate_fleet(spec, seed).events if "_raw" not in e]
+
+
+def replay(events: list[dict[str, Any]], tmp: Path, env: dict[str, str]) -> dict[str, Any]:
+    path = tmp / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    done = subprocess.run(
+        [sys.executable, "-m", "aiops.cli", "replay", str(path), "--quiet"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    )
+    lines = [json.loads(x) for x in done.stdout.splitlines()]
+    # A live consumer never sees the end of the input: what replay decided only because the file
+    # ended (a window still open) stays pending there.
+    complete = [
+        x
+        for x in lines
+        if x["kind"] == "verdict" and "input ended" not in x["reason"] and "not complete" not in x["reason"]
+    ]
+    return {
+        "verdicts": {x["deployment_id"]: (x["verdict"], x["decided_at"]) for x in complete},
+        "incidents": sorted((x["id"], x["deployment_id"]) for x in lines if x["kind"] == "incident"),
+    }
+
+
+def consume(env: dict[str, str], tmp: Path, name: str) -> subprocess.Popen[str]:
+    log = (tmp / f"{name}.log").open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "aiops.cli", "consume"],
+        env={**os.environ, **env},
+        cwd=tmp,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stored(db: str) -> dict[str, Any]:
+    store = open_store(db)
+    try:
+        verdicts, cursor = {}, None
+        while True:
+            page = store.list_deployments(limit=1000, cursor=cursor)
+            for row in page.items:
+                if row.verdict is not None:
+                    verdicts[row.deploy.id] = (row.verdict.verdict.value, row.verdict.decided_at)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        incidents = sorted((i.id, i.deployment_id) for i in store.list_incidents(IncidentFilter(), limit=1000).items)
+        return {"verdicts": verdicts, "incidents": incidents}
+    finally:
+        store.close()
+
+
+def wait_until_equal(db: str, expected: dict[str, Any], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    got: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        got = stored(db)
+        if got == expected:
+            return got
+        time.sleep(1.0)
+    return got
+
+
+def stop(*procs: subprocess.Popen[str]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def test_one_consumer_gives_the_replay_verdicts(kafka_bootstrap: str, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/k.db"
+    env = topics_env(kafka_bootstrap, db)
+    events = fleet_events(seed=3)
+    expected = replay(events, tmp_path, env)
+    produce_events(events, Settings.from_env(env))
+    proc = consume(env, tmp_path, "c1")
+    try:
+        got = wait_until_equal(db, expected, timeout=90)
+    finally:
+        stop(proc)
+    assert got == expected
+    assert proc.returncode == 0  # SIGTERM: finished the batch, committed, left the group
+
+
+def test_two_consumers_survive_sigkill_with_exactly_one_verdict_each(kafka_bootstrap: str, tmp_path: Path) -> None:
+    # Several processes share PostgreSQL. The peer control is per process (docs/kafka.md), so this
+    # test judges each service on its own data, as replay then does too.
+    db = _fresh_postgres(need_env("AIOPS_TEST_POSTGRES"))
+    env = topics_env(kafka_bootstrap, db, AIOPS_FLEET_CONTROL="off", AIOPS_MULTIVARIATE="off")
+    events = fleet_events(seed=5, services=8, hours=8)
+    expected = replay(events, tmp_path, env)
+    settings = Settings.from_env(env)
+    first, second = consume(env, tmp_path, "a"), consume(env, tmp_path, "b")
+    try:
+        half = len(events) // 2
+        produce_events(events[:half], settings)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(stored(db)["verdicts"]) < 3:
+            time.sleep(0.5)
+        assert len(stored(db)["verdicts"]) >= 3, "consumers made no progress"
+        second.send_signal(signal.SIGKILL)  # mid-stream: no commit, no goodbye
+        second.wait(timeout=10)
+        produce_events(events[half:], settings)
+        time.sleep(2)
+        second = consume(env, tmp_path, "b2")
+        got = wait_until_equal(db, expected, timeout=150)
+    finally:
+        stop(first, second)
+    assert got["verdicts"] == expected["verdicts"]
+    assert got["incidents"] == expected["incidents"]
+    assert len({i for i, _ in got["incidents"]}) == len(got["incidents"])
+
+
+def test_broker_outage_is_survived(kafka_bootstrap: str, tmp_path: Path) -> None:
+    broker = ROOT / "deploy" / "kafka" / "broker"
+    db = f"sqlite:///{tmp_path}/k.db"
+    env = topics_env(kafka_bootstrap, db)
+    events = fleet_events(seed=7)
+    expected = replay(events, tmp_path, env)
+    settings = Settings.from_env(env)
+    third = len(events) // 3
+    produce_events(events[:third], settings)
+    proc = consume(env, tmp_path, "c")
+    try:
+        time.sleep(5)
+        subprocess.run([str(broker), "stop"], check=True)
+        time.sleep(20)
+        subprocess.run([str(broker), "start"], check=True)
+        produce_events(events[third:], settings)
+        got = wait_until_equal(db, expected, timeout=150)
+        assert proc.poll() is None, "the consumer died during the outage"
+    finally:
+        stop(proc)
+    assert got == expected
+
+
+def test_malformed_records_go_to_the_dlq_with_reasons(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from kafka import KafkaConsumer, TopicPartition
+
+    db = f"sqlite:///{tmp_path}/k.db"
+    env = topics_env(kafka_bootstrap, db)
+    settings = Settings.from_env(env)
+    bad = [
+        b'{"service": "api", "metric": "m", "ts": 17',
+        b'{"service": "api", "metric": "m", "ts": "x", "value": 1}',
+        b'{"service": "api", "metric": "m", "ts": 1795000000, "value": NaN}',
+        b'{"service": "", "metric": "m", "ts": 1795000000, "value": 1}',
+        b"[1, 2]",
+        b'"just a string"',
+    ]
+    good = [{"type": "deploy", "id": "d-ok", "service": "api", "version": "v1", "ts": 1795000000.0}]
+    produce_events([*bad, *good], settings)
+    proc = consume(env, tmp_path, "c")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            store = open_store(db)
+            ok = store.get_deployment("d-ok") is not None
+            store.close()
+            if ok:
+                break
+            time.sleep(0.5)
+        assert ok, "the good record behind the bad ones was not processed"
+    finally:
+        stop(proc)
+    reader = KafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
+    parts = reader.partitions_for_topic(settings.topic_dlq) or set()
+    reader.assign([TopicPartition(settings.topic_dlq, p) for p in parts])
+    reader.seek_to_beginning()
+    dead = {m.value: dict(m.headers) for m in reader}
+    reader.close()
+    assert set(dead) == set(bad)
+    for value, headers in dead.items():
+        assert headers["aiops.source.topic"] == settings.topic_metrics.encode()
+        assert headers["aiops.source.offset"].isdigit()
+        assert b":" in headers["aiops.reason"], (value, headers)
+    assert dead[b'{"service": "", "metric": "m", "ts": 1795000000, "value": 1}']["aiops.reason"] == (
+        b"service: must be a non-empty string"
+    )
