@@ -43,6 +43,7 @@ class FleetCheck:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._levels: dict[tuple[str, str, float], float | None] = {}
 
     def peers(self, service: str, metric: str, deploy_ts: float, at: float) -> list[str]:
         engine = self._engine
@@ -57,13 +58,25 @@ class FleetCheck:
         engine = self._engine
         changes = []
         for peer in self.peers(service, metric, deploy_ts, at):
-            data = engine.judge_input(peer, metric, deploy_ts, at, final=True)
-            current = data.current if since is None else data.current[data.current_ts >= since]
-            if len(data.baseline) >= 5 and len(current) >= 3:
-                before = float(np.median(data.baseline))
-                if abs(before) > 1e-12:
-                    changes.append(float(np.median(current)) / before - 1.0)
+            before = self._baseline_level(peer, metric, deploy_ts)
+            if before is None:
+                continue
+            _, current = engine.window(peer, metric, deploy_ts if since is None else since, at)
+            if len(current) >= 3:
+                changes.append(float(np.median(current)) / before - 1.0)
         return float(np.median(changes)) if len(changes) >= MIN_CONTROL_PEERS else None
+
+    def _baseline_level(self, peer: str, metric: str, deploy_ts: float) -> float | None:
+        """Median of a peer's baseline before ``deploy_ts``: the same at every look, so kept."""
+        key = (peer, metric, deploy_ts)
+        if key not in self._levels:
+            if len(self._levels) > 50_000:  # old deploys' entries; cheap to recompute if needed again
+                self._levels.clear()
+            engine = self._engine
+            _, base = engine.window(peer, metric, deploy_ts - engine.config.baseline_window, deploy_ts, before=True)
+            level = float(np.median(base)) if len(base) >= 5 else None
+            self._levels[key] = level if level is not None and abs(level) > 1e-12 else None
+        return self._levels[key]
 
     def is_incident(self, service: str, data: JudgeInput) -> bool:
         """The peers moved a lot, the worse way, and most of them significantly: a fleet-wide problem."""

@@ -305,6 +305,16 @@ class Engine:
 
     # --- helpers for correlation -----------------------------------------------------------------
 
+    def window(
+        self, service: str, metric: str, start: float, end: float, before: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Samples of one series in [start, end] (or [start, end) with ``before``)."""
+        series = self._series.get((service, metric))
+        if series is None:
+            empty = np.array([], dtype=np.float64)
+            return empty, empty
+        return series.window_before(start, end) if before else series.window(start, end)
+
     def services_with(self, metric: str) -> list[str]:
         return sorted(s for s, metrics in self._metrics_of.items() if metric in metrics)
 

@@ -1,0 +1,130 @@
+"""Kafka end-to-end throughput: the aiops consumer next to a bare kafka-python drain, same topic, same run.
+
+    python -m benchmarks.kafka_throughput --bootstrap 127.0.0.1:9092 [--samples 1000000] [--profile]
+
+1. Pre-fills fresh topics with ``--samples`` metric samples (16 services x 4 metrics, one JSON
+   sample per message, keyed by service) and the fleet's deploys.
+2. Bare: a kafka-python consumer assigned every partition drains the metrics topic from the start
+   and json-decodes every message. Records per second.
+3. aiops: the real consumer (parse, engine in event time, verdicts, SQLite store, commits) in this
+   process, from the start to the last record. Records per second. With ``--profile``, a second
+   pass under cProfile shows where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+from aiops.config import Settings
+from aiops.consumers.produce import produce_events
+from aiops.consumers.runner import ConsumerRunner
+from aiops.engine import Engine
+from aiops.metrics import Metrics
+from aiops.service import Pipeline
+from aiops.simulate import FleetSpec, simulate_fleet
+from aiops.store import open_store
+
+
+def bare_drain(bootstrap: str, topic: str, total: int) -> float:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000,
+                             fetch_max_bytes=52428800, max_partition_fetch_bytes=10485760)
+    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    seen = 0
+    started = time.perf_counter()
+    while seen < total:
+        for messages in consumer.poll(timeout_ms=1000).values():
+            for m in messages:
+                json.loads(m.value)
+                seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return seen / elapsed
+
+
+def aiops_consume(settings: Settings, total: int, profile: bool) -> tuple[float, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"sqlite:///{tmp}/bench.db")
+        metrics = Metrics()
+        pipeline = Pipeline(Engine(settings.engine), store, metrics)
+        runner = ConsumerRunner(settings, pipeline, metrics)
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                got = metrics.registry.get_sample_value(
+                    "aiops_ingest_records_total", {"source": "kafka", "outcome": "accepted"}
+                ) or 0.0
+                if got >= total:
+                    runner.stop()
+                    done.set()
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        profiler = cProfile.Profile() if profile else None
+        watcher.start()
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        runner.run()
+        if profiler:
+            profiler.disable()
+        elapsed = time.perf_counter() - started
+        done.set()
+        report = ""
+        if profiler:
+            buf = io.StringIO()
+            pstats.Stats(profiler, stream=buf).sort_stats("tottime").print_stats(18)
+            report = buf.getvalue()
+        store.close()
+    return total / elapsed, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
+    ap.add_argument("--samples", type=int, default=1_000_000)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args(argv)
+    services, metrics_per_service, interval = 16, 4, 15.0
+    hours = args.samples / (services * metrics_per_service) * interval / 3600
+    fleet = simulate_fleet(FleetSpec(services=services, hours=hours, interval=interval, deploys_per_service=8,
+                                     fleet_incidents=2), seed=1)
+    run = uuid.uuid4().hex[:8]
+    env = {"AIOPS_KAFKA_BOOTSTRAP": args.bootstrap, "AIOPS_TOPIC_METRICS": f"bench-{run}.metrics",
+           "AIOPS_TOPIC_DEPLOYS": f"bench-{run}.deploys", "AIOPS_TOPIC_DLQ": f"bench-{run}.dlq",
+           "AIOPS_CONSUMER_GROUP": f"bench-{run}"}
+    settings = Settings.from_env(env)
+    events: list[dict[str, Any]] = [e for e in fleet.events if "_raw" not in e]
+    samples = sum(1 for e in events if "metric" in e)
+    started = time.perf_counter()
+    produce_events(events, settings)
+    print(f"pre-filled {len(events):,} events ({samples:,} samples, {hours:.0f} h of 16 services) "
+          f"in {time.perf_counter() - started:.0f} s", flush=True)
+    bare = bare_drain(args.bootstrap, settings.topic_metrics, samples)
+    print(f"bare kafka-python drain + json decode: {bare:,.0f} records/s", flush=True)
+    ours, _ = aiops_consume(settings, len(events), profile=False)
+    print(f"aiops consumer (parse, engine, verdicts, SQLite, commits): {ours:,.0f} records/s", flush=True)
+    print(f"ratio: {ours / bare:.0%} of the bare consumer", flush=True)
+    if args.profile:  # a second, profiled pass (cProfile slows it): where the time goes
+        again = Settings.from_env({**env, "AIOPS_CONSUMER_GROUP": f"bench-{run}-profile"})
+        _, report = aiops_consume(again, len(events), profile=True)
+        print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
