@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from aiops import __version__
-from aiops.api.routes import deployments, events, health, incidents
+from aiops.api.routes import deployments, events, gates, health, incidents
 from aiops.config import Settings
 from aiops.engine import Engine
 from aiops.metrics import Metrics
@@ -56,6 +56,6 @@ def create_app(
         )
         return response
 
-    for module in (health, events, deployments, incidents):
+    for module in (health, events, deployments, incidents, gates):
         app.include_router(module.router)
     return app

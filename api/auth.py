@@ -24,6 +24,9 @@ def require(scope: str) -> Callable[[Request], ApiToken | None]:
             return None
         header = request.headers.get("authorization", "")
         kind, _, secret = header.partition(" ")
+        if not header and request.query_params.get("access_token"):
+            # RFC 6750 2.3: for callers that cannot set headers (Flagger webhooks).
+            kind, secret = "bearer", request.query_params["access_token"]
         if kind.lower() != "bearer" or not secret:
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         # Compare every token in constant time so timing says nothing about which secrets exist.

@@ -38,8 +38,13 @@ from aiops.store import open_store
 def bare_drain(bootstrap: str, topic: str, total: int) -> float:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000,
-                             fetch_max_bytes=52428800, max_partition_fetch_bytes=10485760)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        fetch_max_bytes=52428800,
+        max_partition_fetch_bytes=10485760,
+    )
     parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
@@ -65,9 +70,12 @@ def aiops_consume(settings: Settings, total: int, profile: bool) -> tuple[float,
 
         def watch() -> None:
             while not done.is_set():
-                got = metrics.registry.get_sample_value(
-                    "aiops_ingest_records_total", {"source": "kafka", "outcome": "accepted"}
-                ) or 0.0
+                got = (
+                    metrics.registry.get_sample_value(
+                        "aiops_ingest_records_total", {"source": "kafka", "outcome": "accepted"}
+                    )
+                    or 0.0
+                )
                 if got >= total:
                     runner.stop()
                     done.set()
@@ -101,19 +109,27 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     services, metrics_per_service, interval = 16, 4, 15.0
     hours = args.samples / (services * metrics_per_service) * interval / 3600
-    fleet = simulate_fleet(FleetSpec(services=services, hours=hours, interval=interval, deploys_per_service=8,
-                                     fleet_incidents=2), seed=1)
+    fleet = simulate_fleet(
+        FleetSpec(services=services, hours=hours, interval=interval, deploys_per_service=8, fleet_incidents=2), seed=1
+    )
     run = uuid.uuid4().hex[:8]
-    env = {"AIOPS_KAFKA_BOOTSTRAP": args.bootstrap, "AIOPS_TOPIC_METRICS": f"bench-{run}.metrics",
-           "AIOPS_TOPIC_DEPLOYS": f"bench-{run}.deploys", "AIOPS_TOPIC_DLQ": f"bench-{run}.dlq",
-           "AIOPS_CONSUMER_GROUP": f"bench-{run}"}
+    env = {
+        "AIOPS_KAFKA_BOOTSTRAP": args.bootstrap,
+        "AIOPS_TOPIC_METRICS": f"bench-{run}.metrics",
+        "AIOPS_TOPIC_DEPLOYS": f"bench-{run}.deploys",
+        "AIOPS_TOPIC_DLQ": f"bench-{run}.dlq",
+        "AIOPS_CONSUMER_GROUP": f"bench-{run}",
+    }
     settings = Settings.from_env(env)
     events: list[dict[str, Any]] = [e for e in fleet.events if "_raw" not in e]
     samples = sum(1 for e in events if "metric" in e)
     started = time.perf_counter()
     produce_events(events, settings)
-    print(f"pre-filled {len(events):,} events ({samples:,} samples, {hours:.0f} h of 16 services) "
-          f"in {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"pre-filled {len(events):,} events ({samples:,} samples, {hours:.0f} h of 16 services) "
+        f"in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
     bare = bare_drain(args.bootstrap, settings.topic_metrics, samples)
     print(f"bare kafka-python drain + json decode: {bare:,.0f} records/s", flush=True)
     ours, _ = aiops_consume(settings, len(events), profile=False)

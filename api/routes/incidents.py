@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from aiops.api.deps import ReadAuth, StoreDep
+from aiops.api.deps import ReadAuth, StoreDep, WriteAuth
 from aiops.api.schemas import ErrorOut, IncidentOut, IncidentPage
 from aiops.model import IncidentStatus
 from aiops.store.base import MAX_PAGE, IncidentFilter
@@ -41,3 +42,29 @@ def get_incident(incident_id: IncidentId, store: StoreDep, _: ReadAuth) -> Incid
     if incident is None:
         raise HTTPException(404, f"incident {incident_id!r} is unknown")
     return IncidentOut.of(incident)
+
+
+def _set_status(store: StoreDep, incident_id: str, status: IncidentStatus) -> IncidentOut:
+    current = store.get_incident(incident_id)
+    if current is None:
+        raise HTTPException(404, f"incident {incident_id!r} is unknown")
+    if current.status is IncidentStatus.RESOLVED and status is IncidentStatus.ACKNOWLEDGED:
+        raise HTTPException(409, f"incident {incident_id!r} is resolved; it cannot be acknowledged")
+    updated = store.set_incident_status(incident_id, status, time.time())
+    assert updated is not None
+    return IncidentOut.of(updated)
+
+
+@router.post(
+    "/v1/incidents/{incident_id}/acknowledge",
+    response_model=IncidentOut,
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+)
+def acknowledge(incident_id: IncidentId, store: StoreDep, _: WriteAuth) -> IncidentOut:
+    """A person is on it: the incident stays open for dashboards but stops paging."""
+    return _set_status(store, incident_id, IncidentStatus.ACKNOWLEDGED)
+
+
+@router.post("/v1/incidents/{incident_id}/resolve", response_model=IncidentOut, responses={404: {"model": ErrorOut}})
+def resolve(incident_id: IncidentId, store: StoreDep, _: WriteAuth) -> IncidentOut:
+    return _set_status(store, incident_id, IncidentStatus.RESOLVED)
