@@ -174,7 +174,10 @@ def parse_record(obj: Any, service_labels: Sequence[str] = DEFAULT_SERVICE_LABEL
 def _native_metric(obj: dict[str, Any]) -> MetricSample:
     # Fast path for the common, clean sample (most of the traffic): the same checks as below,
     # inlined. Anything unusual falls through to the field-by-field validation and its reasons.
-    service, metric, ts, value = obj.get("service"), obj.get("metric"), obj.get("ts"), obj.get("value")
+    service: Any = obj.get("service")
+    metric: Any = obj.get("metric")
+    ts: Any = obj.get("ts")
+    value: Any = obj.get("value")
     if (
         type(service) is str
         and type(metric) is str
