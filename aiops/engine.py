@@ -81,13 +81,13 @@ class Engine:
         self,
         config: EngineConfig | None = None,
         judge: MetricJudge | None = None,
-        sensitivity: dict[tuple[str, str], float] | None = None,
+        calibration: dict[tuple[str, str], float] | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.judge: MetricJudge = judge or BeforeAfterJudge()
         self.multivariate = IsolationForestJudge() if self.config.multivariate else None
-        # (service, metric) -> factor < 1 after false-positive feedback; see aiops.calibration.
-        self.sensitivity: dict[tuple[str, str], float] = dict(sensitivity or {})
+        # (service, metric) -> least relative change that fails it, learnt from feedback (aiops.calibration).
+        self.calibration: dict[tuple[str, str], float] = dict(calibration or {})
         self.watermark = float("-inf")
         self._series: dict[tuple[str, str], SeriesHistory] = {}
         self._metrics_of: dict[str, set[str]] = {}
@@ -300,7 +300,7 @@ class Engine:
                 else None
             ),
             final=final,
-            sensitivity=self.sensitivity.get((service, metric), 1.0),
+            min_change=self.calibration.get((service, metric)),
         )
 
     # --- helpers for correlation -----------------------------------------------------------------

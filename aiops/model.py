@@ -272,6 +272,8 @@ class Feedback:
     note: str = ""
     ts: float = 0.0
     id: str = field(default="")
+    # metric -> relative change it showed in the judged verdict or incident (the evidence labelled)
+    changes: tuple[tuple[str, float], ...] = ()
 
 
 # Why name patterns: Prometheus naming conventions put the unit and meaning in the metric name, so
@@ -282,7 +284,7 @@ _DOWN_IS_WORSE = re.compile(
     re.IGNORECASE,
 )
 _UP_IS_WORSE = re.compile(
-    r"(latency|duration|_seconds|_ms\b|error|fail|5xx|4xx|timeout|cpu|memory|mem_|heap|gc_|queue|"
+    r"(latency|duration|_seconds|_ms\b|error|fail|5xx|4xx|timeout|cpu|memory|mem_|heap|gc_|queue|miss|"
     r"lag|saturation|restarts|drops|retries|rejected|p9|p50|utili[sz]ation|load)",
     re.IGNORECASE,
 )

@@ -50,6 +50,17 @@ class Pipeline:
         self._count(source, len(records), len(rejections), skipped, effects, started)
         return IngestResult(len(records), skipped, list(rejections), effects)
 
+    def refresh_calibration(self) -> dict[tuple[str, str], float]:
+        """Reload the feedback-learnt bars from the store into the engine (after feedback, at start)."""
+        if self.store is None:
+            return {}
+        from aiops.calibration import calibrate
+
+        bars = calibrate(self.store.list_feedback())
+        with self._lock:
+            self.engine.calibration = bars
+        return bars
+
     def advance(self, source: str) -> Effects:
         """Looks that came due without new records (a consumer's partitions went idle)."""
         started = time.perf_counter()

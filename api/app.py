@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from aiops import __version__
-from aiops.api.routes import deployments, events, gates, health, incidents
+from aiops.api.routes import deployments, events, feedback, gates, health, incidents
 from aiops.config import Settings
 from aiops.engine import Engine
 from aiops.metrics import Metrics
@@ -43,6 +43,7 @@ def create_app(
     app.state.pipeline = pipeline or Pipeline(Engine(settings.engine), store, metrics)
     if app.state.pipeline.metrics is None:
         app.state.pipeline.metrics = metrics
+    app.state.pipeline.refresh_calibration()
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -56,6 +57,6 @@ def create_app(
         )
         return response
 
-    for module in (health, events, deployments, incidents, gates):
+    for module in (health, events, deployments, incidents, gates, feedback):
         app.include_router(module.router)
     return app

@@ -153,6 +153,7 @@ class FeedbackOut(BaseModel):
     metrics: list[str]
     note: str
     ts: float
+    changes: dict[str, float] = {}
 
 
 class Health(BaseModel):

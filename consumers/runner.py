@@ -39,6 +39,7 @@ from aiops.service import Pipeline
 log = logging.getLogger("aiops.consumers")
 
 MAX_POLL_RECORDS = 5000
+CALIBRATION_REFRESH_S = 60.0
 HEADER_PREFIX = "aiops."
 
 
@@ -92,13 +93,14 @@ class ConsumerRunner:
         self.metrics = metrics or pipeline.metrics
         self.warmup_seconds = warmup_seconds if warmup_seconds is not None else settings.engine.retention
         self._engine_factory = engine_factory or (
-            lambda: Engine(settings.engine, sensitivity=pipeline.engine.sensitivity)
+            lambda: Engine(settings.engine, calibration=pipeline.engine.calibration)
         )
         self._stop = threading.Event()
         self._rebuild = _Rebuild()
         self._partition_time: dict[Any, float] = {}  # newest event time read, per partition
         self._end_offsets: dict[Any, int] = {}
         self._end_offsets_at = 0.0
+        self._calibrated_at = float("-inf")
         self._last_error_log = 0.0
         self.batches = 0
 
@@ -156,6 +158,10 @@ class ConsumerRunner:
             self._last_error_log = now
 
     def _step(self, consumer: Any, producer: Any) -> None:
+        if time.monotonic() - self._calibrated_at > CALIBRATION_REFRESH_S:
+            # Feedback given through any API process reaches every consumer within a minute.
+            self.pipeline.refresh_calibration()
+            self._calibrated_at = time.monotonic()
         polled = consumer.poll(timeout_ms=500, max_records=MAX_POLL_RECORDS)
         if self._rebuild.needed:
             self._rewind(consumer)

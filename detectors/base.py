@@ -51,7 +51,9 @@ class JudgeInput:
     control_change: float | None = None
     control_recent: float | None = None  # the same, for the recent part of the window only
     final: bool = False  # the analysis window has closed: last look, no early-stopping penalty
-    sensitivity: float = 1.0  # < 1 after false-positive feedback: needs a larger effect to fail
+    # The least relative change that fails this metric when feedback raised it above the default
+    # (aiops.calibration): false positives teach what this service's metric does after every deploy.
+    min_change: float | None = None
 
 
 class MetricJudge(Protocol):

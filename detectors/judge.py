@@ -125,9 +125,9 @@ class BeforeAfterJudge:
         shift = hodges_lehmann(cur, base)
         change = shift / abs(level) if abs(level) > 1e-12 else (np.inf if shift else 0.0)
         effect = shift / scale
-        # Feedback makes a metric less sensitive by scaling the size a change must reach.
-        need_change = p.min_relative_change / data.sensitivity
-        need_effect = p.min_effect_sigmas / data.sensitivity
+        # Feedback can raise the bar for one service's metric (never lower it below the default).
+        need_change = max(p.min_relative_change, data.min_change or 0.0)
+        need_effect = p.min_effect_sigmas
         worse = _worse_sign(data.direction, shift)
         big_enough = abs(change) >= need_change and abs(effect) >= need_effect
         return _Outcome(p_value, shift, float(change), float(effect), worse, big_enough, alpha)

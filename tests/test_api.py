@@ -144,3 +144,46 @@ def test_auth_rules(secured: TestClient) -> None:
     assert secured.get("/v1/incidents", headers={"Authorization": f"Bearer {WRITE}"}).status_code == 200
     for open_path in ("/healthz", "/readyz", "/metrics"):
         assert secured.get(open_path).status_code == 200
+
+
+def test_false_positive_feedback_raises_the_bar_and_can_be_undone(client: TestClient) -> None:
+    records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.15), deploy("api", DEPLOY_AT)])
+    client.post("/v1/events", json=[as_json(r) for r in records])
+    verdict = client.get("/v1/deployments/api-v2/verdict").json()
+    assert verdict["verdict"] == "fail"
+    fb = client.post("/v1/deployments/api-v2/feedback", json={"label": "false_positive", "note": "cache warm-up"})
+    assert fb.status_code == 201, fb.text
+    body = fb.json()
+    assert body["metrics"] == ["http_request_duration_seconds_p99"] and body["changes"][body["metrics"][0]] > 0.1
+    (cal,) = client.get("/v1/calibration").json()
+    assert cal["service"] == "api" and cal["min_change"] > verdict["metrics"][0]["change"]
+    assert "false positive" in cal["reason"]
+    # The same change after the next deploy no longer fails it.
+    later = DEPLOY_AT + 4 * 3600
+    again = in_time_order(
+        [
+            *service_samples(
+                "api", start=DEPLOY_AT + 3600, minutes=240, shift_at=later, shift=0.15, level=0.2 * 1.15, seed=5
+            ),
+            deploy("api", later, "v3"),
+        ]
+    )
+    client.post("/v1/events", json=[as_json(r) for r in again])
+    assert client.get("/v1/deployments/api-v3/verdict").json()["verdict"] == "pass"
+    assert client.get("/v1/feedback").json()[0]["id"] == body["id"]
+    assert client.delete(f"/v1/feedback/{body['id']}").status_code == 204
+    assert client.get("/v1/calibration").json() == []
+    assert client.delete(f"/v1/feedback/{body['id']}").status_code == 404
+
+
+def test_feedback_validation(client: TestClient) -> None:
+    assert client.post("/v1/deployments/nope/feedback", json={"label": "false_positive"}).status_code == 404
+    records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.5), deploy("api", DEPLOY_AT)])
+    client.post("/v1/events", json=[as_json(r) for r in records])
+    assert client.post("/v1/deployments/api-v2/feedback", json={"label": "maybe"}).status_code == 422
+    bad_metric = client.post("/v1/deployments/api-v2/feedback", json={"label": "true_positive", "metrics": ["x"]})
+    assert bad_metric.status_code == 422 and bad_metric.json()["detail"].startswith("metrics:")
+    (incident,) = client.get("/v1/incidents").json()["items"]
+    tp = client.post(f"/v1/incidents/{incident['id']}/feedback", json={"label": "true_positive"})
+    assert tp.status_code == 201 and tp.json()["target_kind"] == "incident"
+    assert client.get("/v1/calibration").json() == []  # true positives alone change nothing

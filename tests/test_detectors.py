@@ -101,13 +101,13 @@ def test_daily_rise_seen_on_earlier_days_is_not_a_regression() -> None:
     assert (plain.verdict, aware.verdict) == (VerdictResult.FAIL, VerdictResult.PASS)
 
 
-def test_lower_sensitivity_needs_a_larger_change() -> None:
+def test_a_calibrated_bar_needs_a_larger_change() -> None:
     rng = np.random.default_rng(8)
     before = rng.normal(100, 3, 120)
     after = rng.normal(110, 3, 30)
     judge = BeforeAfterJudge()
     assert judge.judge(judge_input(before, after, Direction.UP_IS_WORSE)).verdict is VerdictResult.FAIL
-    dull = judge.judge(judge_input(before, after, Direction.UP_IS_WORSE, sensitivity=0.25))
+    dull = judge.judge(judge_input(before, after, Direction.UP_IS_WORSE, min_change=0.15))
     assert dull.verdict is VerdictResult.PASS
 
 

@@ -72,6 +72,9 @@ class Store(Protocol):
 
     def list_feedback(self, *, service: str | None = None) -> Sequence[Feedback]: ...
 
+    def delete_feedback(self, feedback_id: str) -> bool:
+        """Undo one judgement; False when there was no such feedback."""
+
     def ping(self) -> bool: ...
 
     def close(self) -> None: ...

@@ -187,8 +187,8 @@ class SqlStore:
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "INSERT INTO feedback (id, target_kind, target_id, label, service, metrics, note, ts) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+                    "INSERT INTO feedback (id, target_kind, target_id, label, service, metrics, note, ts, changes) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
                 ),
                 (
                     feedback.id,
@@ -199,6 +199,7 @@ class SqlStore:
                     json.dumps(list(feedback.metrics)),
                     feedback.note,
                     feedback.ts,
+                    json.dumps(dict(feedback.changes)),
                 ),
             )
 
@@ -299,14 +300,29 @@ class SqlStore:
     def list_feedback(self, *, service: str | None = None) -> Sequence[Feedback]:
         clause, params = ("WHERE service = ?", [service]) if service else ("", [])
         rows = self._query(
-            "SELECT id, target_kind, target_id, label, service, metrics, note, ts "
+            "SELECT id, target_kind, target_id, label, service, metrics, note, ts, changes "
             f"FROM feedback {clause} ORDER BY ts, id",
             params,
         )
         return [
-            Feedback(r[1], r[2], FeedbackLabel(r[3]), r[4], tuple(json.loads(r[5])), r[6], float(r[7]), r[0])
+            Feedback(
+                r[1],
+                r[2],
+                FeedbackLabel(r[3]),
+                r[4],
+                tuple(json.loads(r[5])),
+                r[6],
+                float(r[7]),
+                r[0],
+                tuple(sorted(json.loads(r[8]).items())),
+            )
             for r in rows
         ]
+
+    def delete_feedback(self, feedback_id: str) -> bool:
+        with self._tx() as cur:
+            cur.execute(self._sql("DELETE FROM feedback WHERE id = ?"), (feedback_id,))
+            return bool(cur.rowcount)
 
 
 def open_store(url: str) -> SqlStore:
