@@ -51,11 +51,31 @@ def with_noisy_metric(seed: int) -> tuple[list[dict[str, Any]], list[dict[str, A
             if deploy_ts:
                 warm = (ts >= deploy_ts) & (ts < deploy_ts + 1200)
                 values[warm] *= 1 + rng.uniform(0.10, 0.20)
-    extra = [{"service": service, "metric": NOISY, "ts": float(t), "value": float(v)} for t, v in zip(ts, values)]
+    extra = [
+        {"service": service, "metric": NOISY, "ts": float(t), "value": float(v)}
+        for t, v in zip(ts, values, strict=True)
+    ]
     events = sorted(
         [e for e in fleet.events if "_raw" not in e] + extra, key=lambda e: (e["ts"], 0 if "type" in e else 1)
     )
     return events, fleet.truth, service
+
+
+def noisy_fails(effects: Effects, good_of_service: set[str]) -> list[Any]:
+    """Good deploys of the noisy service failed on (among others) the noisy metric, in time order."""
+    failed = [
+        v
+        for v in effects.verdicts
+        if v.deployment_id in good_of_service
+        and v.verdict is VerdictResult.FAIL
+        and any(m.metric == NOISY and m.verdict is VerdictResult.FAIL for m in v.metrics)
+    ]
+    return sorted(failed, key=lambda v: v.decided_at or 0.0)
+
+
+def recall(effects: Effects, bad: set[str]) -> float:
+    failed = {v.deployment_id for v in effects.verdicts if v.verdict is VerdictResult.FAIL}
+    return len(failed & bad) / len(bad) if bad else 1.0
 
 
 def judge(events: list[dict[str, Any]], calibration: dict[tuple[str, str], float]) -> Effects:
@@ -78,24 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         bad = {t["id"] for t in truth if t["bad"]}
         good_of_service = {t["id"] for t in truth if not t["bad"] and t["service"] == service}
 
-        def noisy_fails(effects: Effects) -> list[Any]:
-            return sorted(
-                (
-                    v
-                    for v in effects.verdicts
-                    if v.deployment_id in good_of_service
-                    and v.verdict is VerdictResult.FAIL
-                    and any(m.metric == NOISY and m.verdict is VerdictResult.FAIL for m in v.metrics)
-                ),
-                key=lambda v: v.decided_at or 0.0,
-            )
-
-        def recall(effects: Effects) -> float:
-            failed = {v.deployment_id for v in effects.verdicts if v.verdict is VerdictResult.FAIL}
-            return len(failed & bad) / len(bad) if bad else 1.0
-
         before = judge(events, {})
-        labelled = noisy_fails(before)[: args.labels]
+        labelled = noisy_fails(before, good_of_service)[: args.labels]
         feedback = [
             Feedback(
                 "deployment",
@@ -110,12 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         bars = calibrate(feedback)
         after = judge(events, bars)
         skip = {v.deployment_id for v in labelled}
-        n_before = sum(1 for v in noisy_fails(before) if v.deployment_id not in skip)
-        n_after = sum(1 for v in noisy_fails(after) if v.deployment_id not in skip)
+        n_before = sum(1 for v in noisy_fails(before, good_of_service) if v.deployment_id not in skip)
+        n_after = sum(1 for v in noisy_fails(after, good_of_service) if v.deployment_id not in skip)
         total_before += n_before
         total_after += n_after
         print(
-            f"{seed:>4} {len(labelled):>8} {n_before:>15} {n_after:>6} {recall(before):>13.3f} {recall(after):>6.3f}  "
+            f"{seed:>4} {len(labelled):>8} {n_before:>15} {n_after:>6} "
+            f"{recall(before, bad):>13.3f} {recall(after, bad):>6.3f}  "
             f"{bars.get((service, NOISY), 0):.3f}",
             flush=True,
         )

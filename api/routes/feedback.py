@@ -49,7 +49,7 @@ def _record(
     unknown = sorted(set(metrics) - set(judged))
     if unknown:
         raise HTTPException(422, f"metrics: {', '.join(unknown)} not in the evidence of {kind} {target!r}")
-    changes = tuple(sorted((m, judged[m].change) for m in metrics if judged[m].change is not None))
+    changes = tuple(sorted((m, float(c)) for m in metrics if (c := judged[m].change) is not None))
     fb = Feedback(
         kind,
         target,
