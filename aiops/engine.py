@@ -243,7 +243,10 @@ class Engine:
                 verdict, verdict=VerdictResult.INCONCLUSIVE, score=50.0, reason="analysis window not complete" + note
             )
         if fleet and (verdict.verdict is not VerdictResult.PENDING or final):
-            effects.incidents.extend(self.incidents.fleet_incident(d, fleet, verdicts, at))
+            effects.incidents.extend(
+                replace(i, series=self._series_around(d, i.metrics, at))
+                for i in self.incidents.fleet_incident(d, fleet, verdicts, at)
+            )
         if verdict.verdict is VerdictResult.PENDING:
             return False
         self._decided(d, verdict, effects)
@@ -265,7 +268,10 @@ class Engine:
                 )
                 for m in failed
             )
-            effects.incidents.append(self.incidents.deploy_incident(d, verdict))
+            incident = self.incidents.deploy_incident(d, verdict)
+            effects.incidents.append(
+                replace(incident, series=self._series_around(d, incident.metrics, verdict.decided_at))
+            )
         elif d.kind is DeployKind.ROLLBACK and verdict.verdict is VerdictResult.PASS:
             effects.incidents.extend(self.incidents.resolve_by_rollback(d, verdict))
 
@@ -304,6 +310,18 @@ class Engine:
         )
 
     # --- helpers for correlation -----------------------------------------------------------------
+
+    def _series_around(
+        self, d: DeployEvent, metrics: Iterable[str], until: float | None, points: int = 240
+    ) -> tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...]:
+        """Each metric from the baseline start to ``until``, thinned to about ``points`` samples."""
+        end = until if until is not None else d.ts + self.config.analysis_window
+        out = []
+        for metric in metrics:
+            ts, vs = self.window(d.service, metric, d.ts - self.config.baseline_window, end)
+            stride = max(1, len(ts) // points)
+            out.append((metric, tuple(ts[::stride].tolist()), tuple(round(v, 6) for v in vs[::stride].tolist())))
+        return tuple(out)
 
     def window(
         self, service: str, metric: str, start: float, end: float, before: bool = False

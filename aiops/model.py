@@ -221,6 +221,8 @@ class Incident:
     summary: str = ""
     updated_at: float | None = None
     resolved_at: float | None = None
+    # The metrics around the deploy, thinned, for plots: (metric, times, values)
+    series: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = ()
 
     @staticmethod
     def stable_id(service: str, key: str) -> str:
@@ -240,6 +242,7 @@ class Incident:
             "metrics": list(self.metrics),
             "summary": self.summary,
             "evidence": [m.to_dict() for m in self.evidence],
+            "series": {name: {"ts": list(ts), "values": list(vs)} for name, ts, vs in self.series},
         }
 
     @classmethod
@@ -257,6 +260,7 @@ class Incident:
             summary=d.get("summary", ""),
             updated_at=d.get("updated_at"),
             resolved_at=d.get("resolved_at"),
+            series=tuple((name, tuple(s["ts"]), tuple(s["values"])) for name, s in (d.get("series") or {}).items()),
         )
 
 

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
@@ -40,10 +39,15 @@ def fill(db: str, incidents: int) -> list[str]:
         if i % 10 == 0:
             mv = MetricVerdict("latency", VerdictResult.PASS, 0.2, 0.21, 0.05, 0.3, 0.2)
             batch.deploys.append(dep)
-            batch.verdicts.append(Verdict(dep.id, svc, VerdictResult.PASS, 90.0, dep.ts + 1800, (mv,), "ok", dep.version))
+            batch.verdicts.append(
+                Verdict(dep.id, svc, VerdictResult.PASS, 90.0, dep.ts + 1800, (mv,), "ok", dep.version)
+            )
             deploy_ids.append(dep.id)
-        batch.incidents.append(Incident(f"inc-{i:06d}", svc, t0 + i * 30.0, dep.id if i % 3 else None, 0.8,
-                                        ("latency",), summary="synthetic"))
+        batch.incidents.append(
+            Incident(
+                f"inc-{i:06d}", svc, t0 + i * 30.0, dep.id if i % 3 else None, 0.8, ("latency",), summary="synthetic"
+            )
+        )
         if len(batch.incidents) >= 5000:
             store.write(batch)
             batch = Effects()
@@ -57,6 +61,7 @@ async def phase(base: str, paths: list[str], rate: float, seconds: float) -> tup
     errors = 0
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
+
         async def one(path: str) -> None:
             nonlocal errors
             started = time.perf_counter()
@@ -95,13 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         db = f"sqlite:///{tmp}/load.db" if args.db == "sqlite" else args.db
         started = time.perf_counter()
         deploy_ids = fill(db, args.incidents)
-        print(f"stored {args.incidents:,} incidents and {len(deploy_ids):,} deployments in "
-              f"{time.perf_counter() - started:.0f} s ({db.split(':')[0]})", flush=True)
+        print(
+            f"stored {args.incidents:,} incidents and {len(deploy_ids):,} deployments in "
+            f"{time.perf_counter() - started:.0f} s ({db.split(':')[0]})",
+            flush=True,
+        )
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "aiops.cli", "serve", "--port", str(port)],
-                                  env={**os.environ, "AIOPS_DB": db}, cwd=tmp, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "aiops.cli", "serve", "--port", str(port)],
+            env={**os.environ, "AIOPS_DB": db},
+            cwd=tmp,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(100):
@@ -112,14 +124,20 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.1)
             rng = random.Random(1)
             services = [f"svc-{i:02d}" for i in range(40)]
-            lists = ["/v1/incidents?limit=100"] + [f"/v1/incidents?service={s}&limit=50" for s in services] + \
-                    ["/v1/incidents?status=open&limit=100"]
+            lists = (
+                ["/v1/incidents?limit=100"]
+                + [f"/v1/incidents?service={s}&limit=50" for s in services]
+                + ["/v1/incidents?status=open&limit=100"]
+            )
             verdicts = [f"/v1/deployments/{rng.choice(deploy_ids)}/verdict" for _ in range(500)]
             for name, paths in (("GET /v1/incidents", lists), ("GET /v1/deployments/{id}/verdict", verdicts)):
                 asyncio.run(phase(base, paths[:20], args.rate, 2))  # warm-up
                 lat, errors = asyncio.run(phase(base, paths, args.rate, args.seconds))
-                print(f"{name:<36} {len(lat):>5} requests at {args.rate:.0f}/s: p50 {pct(lat, 0.5):6.1f} ms  "
-                      f"p95 {pct(lat, 0.95):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms  errors {errors}", flush=True)
+                print(
+                    f"{name:<36} {len(lat):>5} requests at {args.rate:.0f}/s: p50 {pct(lat, 0.5):6.1f} ms  "
+                    f"p95 {pct(lat, 0.95):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms  errors {errors}",
+                    flush=True,
+                )
         finally:
             server.terminate()
             server.wait(timeout=30)

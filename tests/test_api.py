@@ -187,3 +187,15 @@ def test_feedback_validation(client: TestClient) -> None:
     tp = client.post(f"/v1/incidents/{incident['id']}/feedback", json={"label": "true_positive"})
     assert tp.status_code == 201 and tp.json()["target_kind"] == "incident"
     assert client.get("/v1/calibration").json() == []  # true positives alone change nothing
+
+
+def test_incident_plot_is_an_svg_of_its_metrics_around_the_deploy(client: TestClient) -> None:
+    records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.5), deploy("api", DEPLOY_AT)])
+    client.post("/v1/events", json=[as_json(r) for r in records])
+    (incident,) = client.get("/v1/incidents").json()["items"]
+    reply = client.get(f"/v1/incidents/{incident['id']}/plot.svg")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("image/svg+xml")
+    svg = reply.text
+    assert svg.startswith("<svg") and "http_request_duration_seconds_p99" in svg and ">deploy<" in svg
+    assert svg.count("<polyline") == 1
+    assert client.get("/v1/incidents/nope/plot.svg").status_code == 404

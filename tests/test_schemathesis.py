@@ -13,8 +13,12 @@ from aiops.store import open_store
 
 def _app() -> object:
     store = open_store("sqlite://:memory:")
-    store.write(Effects(deploys=[DeployEvent.create("api", "v1", 1795000000.0, id="d-1")],
-                        incidents=[Incident("inc-1", "api", 1795000100.0, "d-1", 0.9, ("latency",))]))
+    store.write(
+        Effects(
+            deploys=[DeployEvent.create("api", "v1", 1795000000.0, id="d-1")],
+            incidents=[Incident("inc-1", "api", 1795000100.0, "d-1", 0.9, ("latency",))],
+        )
+    )
     return create_app(Settings(max_body_bytes=64 * 1024), store)
 
 

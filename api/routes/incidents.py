@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from aiops.api.deps import ReadAuth, StoreDep, WriteAuth
+from aiops.api.plot import incident_svg
 from aiops.api.schemas import ErrorOut, IncidentOut, IncidentPage
 from aiops.model import IncidentStatus
 from aiops.store.base import MAX_PAGE, IncidentFilter
@@ -68,3 +69,17 @@ def acknowledge(incident_id: IncidentId, store: StoreDep, _: WriteAuth) -> Incid
 @router.post("/v1/incidents/{incident_id}/resolve", response_model=IncidentOut, responses={404: {"model": ErrorOut}})
 def resolve(incident_id: IncidentId, store: StoreDep, _: WriteAuth) -> IncidentOut:
     return _set_status(store, incident_id, IncidentStatus.RESOLVED)
+
+
+@router.get(
+    "/v1/incidents/{incident_id}/plot.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"model": ErrorOut}},
+)
+def incident_plot(incident_id: IncidentId, store: StoreDep, _: ReadAuth) -> Response:
+    """The incident's metrics around the deploy it blames (a dashed line marks the deploy)."""
+    incident = store.get_incident(incident_id)
+    if incident is None:
+        raise HTTPException(404, f"incident {incident_id!r} is unknown")
+    row = store.get_deployment(incident.deployment_id) if incident.deployment_id else None
+    return Response(incident_svg(incident, row.deploy.ts if row else None), media_type="image/svg+xml")
