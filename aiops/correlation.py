@@ -61,9 +61,9 @@ class FleetCheck:
             before = self._baseline_level(peer, metric, deploy_ts)
             if before is None:
                 continue
-            _, current = engine.window(peer, metric, deploy_ts if since is None else since, at)
-            if len(current) >= 3:
-                changes.append(float(np.median(current)) / before - 1.0)
+            level, n = engine.window_median(peer, metric, deploy_ts if since is None else since, at)
+            if n >= 3:
+                changes.append(level / before - 1.0)
         return float(np.median(changes)) if len(changes) >= MIN_CONTROL_PEERS else None
 
     def _baseline_level(self, peer: str, metric: str, deploy_ts: float) -> float | None:
@@ -73,8 +73,10 @@ class FleetCheck:
             if len(self._levels) > 50_000:  # old deploys' entries; cheap to recompute if needed again
                 self._levels.clear()
             engine = self._engine
-            _, base = engine.window(peer, metric, deploy_ts - engine.config.baseline_window, deploy_ts, before=True)
-            level = float(np.median(base)) if len(base) >= 5 else None
+            median, n = engine.window_median(
+                peer, metric, deploy_ts - engine.config.baseline_window, deploy_ts, before=True
+            )
+            level = median if n >= 5 else None
             self._levels[key] = level if level is not None and abs(level) > 1e-12 else None
         return self._levels[key]
 

@@ -333,6 +333,12 @@ class Engine:
             return empty, empty
         return series.window_before(start, end) if before else series.window(start, end)
 
+    def window_median(
+        self, service: str, metric: str, start: float, end: float, before: bool = False
+    ) -> tuple[float, int]:
+        series = self._series.get((service, metric))
+        return series.median(start, end, before) if series is not None else (float("nan"), 0)
+
     def services_with(self, metric: str) -> list[str]:
         return sorted(s for s, metrics in self._metrics_of.items() if metric in metrics)
 
