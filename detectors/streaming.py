@@ -11,8 +11,8 @@ warm-up a detector returns 0.
 - :class:`SeasonalResidual`: distance from the same time on earlier periods (days), then robust z:
   a daily pattern that breaks.
 - :class:`ScaleShift`: short-term vs long-term robust spread: volatility and spike density changes.
-- :class:`Ensemble`: the maximum of calibrated scores, with a refractory period so one episode
-  yields one alarm, not a hundred.
+- :class:`Ensemble`: half the maximum, half the mean of the calibrated scores, with a refractory
+  period so one episode yields one alarm, not a hundred.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -334,7 +334,7 @@ class ScaleShift(_Base):
 
 
 class Ensemble:
-    """Max of calibrated member scores, then a refractory period: an alarm is raised when the
+    """Blend of calibrated member scores (max and mean), then a refractory period: an alarm is raised when the
     score beats everything in the last ``refractory`` points, so one episode makes one alarm."""
 
     name = "ensemble"
@@ -346,7 +346,10 @@ class Ensemble:
         self._recent: deque[float] = deque(maxlen=refractory)
 
     def score_one(self, x: float) -> float:
-        raw = max(m.score_one(x) for m in self.members)
+        # Half the strongest member (one kind of evidence can be enough), half their mean (points
+        # where detectors agree rank above points only one of them finds odd).
+        scores = [m.score_one(x) for m in self.members]
+        raw = 0.5 * max(scores) + 0.5 * sum(scores) / len(scores)
         previous = max(self._recent, default=0.0)
         self._recent.append(raw)
         return raw if raw > previous else raw * self.damp
