@@ -157,6 +157,23 @@ class IncidentBook:
         self._open[incident.id] = incident
         return [incident]
 
+    def is_open(self, incident_id: str) -> bool:
+        return incident_id in self._open
+
+    def resolve(self, incident_id: str, at: float, why: str) -> list[Incident]:
+        inc = self._open.pop(incident_id, None)
+        if inc is None:
+            return []
+        return [
+            replace(
+                inc,
+                status=IncidentStatus.RESOLVED,
+                resolved_at=at,
+                updated_at=at,
+                summary=f"{inc.summary} | resolved: {why}",
+            )
+        ]
+
     def resolve_by_rollback(self, rollback: DeployEvent, verdict: Verdict) -> list[Incident]:
         """A clean rollback resolves the open incidents its service's earlier deploys caused."""
         resolved = []

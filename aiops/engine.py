@@ -59,6 +59,7 @@ class EngineConfig:
     seasonal_days: int = 2  # earlier days compared at the same time of day (0: off)
     fleet_check: bool = True
     multivariate: bool = True  # isolation forest over a service's metrics together, at the final look
+    recovery_horizon: float = 6 * 3600.0  # how long an incident is watched for its metrics to come back
     directions: dict[str, Direction] = field(default_factory=dict)
 
     @property
@@ -97,6 +98,9 @@ class Engine:
         # (checkpoint, deployment id), earliest first.
         self._due: list[tuple[float, str]] = []
         self.horizon_limit: float | None = None
+        # Incidents watched for recovery: id -> (deploy, failed metrics, watch until); and when.
+        self._watch: dict[str, tuple[DeployEvent, tuple[str, ...], float]] = {}
+        self._recovery: list[tuple[float, str]] = []
         self._trimmed_at = float("-inf")
         self.incidents = IncidentBook()
         self._fleet = FleetCheck(self)
@@ -188,6 +192,7 @@ class Engine:
     # --- analysis --------------------------------------------------------------------------------
 
     def _run_due(self, effects: Effects, horizon: float) -> None:
+        self._run_recovery(effects, horizon)
         due = self._due
         while due and due[0][0] <= horizon:
             check, dep_id = heapq.heappop(due)
@@ -202,6 +207,50 @@ class Engine:
             if analysis.next_check <= at:  # window closed at exactly this look
                 analysis.next_check = analysis.end
             heapq.heappush(due, (analysis.next_check, dep_id))
+
+    def _run_recovery(self, effects: Effects, horizon: float) -> None:
+        """Resolve deploy-blamed incidents whose metrics came back (checked every step, event time)."""
+        heap = self._recovery
+        while heap and heap[0][0] <= horizon:
+            at, incident_id = heapq.heappop(heap)
+            watch = self._watch.get(incident_id)
+            if watch is None or not self.incidents.is_open(incident_id):
+                self._watch.pop(incident_id, None)
+                continue
+            d, metrics, until = watch
+            if self._recovered(d, metrics, at):
+                effects.incidents.extend(self.incidents.resolve(incident_id, at, "metrics back to their baseline"))
+                del self._watch[incident_id]
+            elif at + self.config.step <= until:
+                heapq.heappush(heap, (at + self.config.step, incident_id))
+            else:
+                del self._watch[incident_id]
+
+    def _recovered(self, d: DeployEvent, metrics: Iterable[str], at: float) -> bool:
+        """Every failed metric, over the last recent window, is no longer worse than before the deploy."""
+        since = at - self._recent_window
+        for metric in metrics:
+            if (d.service, metric) not in self._series:
+                return False
+            data = self.judge_input(d.service, metric, d.ts, at, final=True, control=self.config.fleet_check)
+            keep = data.current_ts >= since
+            if keep.sum() < 5:
+                return False
+            recent = replace(
+                data,
+                current_ts=data.current_ts[keep],
+                current=data.current[keep],
+                control_change=data.control_recent if data.control_recent is not None else data.control_change,
+                control_recent=None,
+            )
+            mv = self.judge.judge(recent)
+            if mv.verdict is not VerdictResult.PASS or (
+                mv.p_value is not None
+                and mv.p_value < 0.01
+                and (mv.change or 0.0) * (1 if data.direction is not Direction.DOWN_IS_WORSE else -1) > 0
+            ):
+                return False
+        return True
 
     def _evaluate(self, analysis: _Analysis, at: float, effects: Effects, stream_ended: bool = False) -> bool:
         """One look at an analysis at checkpoint ``at``; True when its verdict became final."""
@@ -272,6 +321,9 @@ class Engine:
             effects.incidents.append(
                 replace(incident, series=self._series_around(d, incident.metrics, verdict.decided_at))
             )
+            decided = verdict.decided_at if verdict.decided_at is not None else d.ts
+            self._watch[incident.id] = (d, incident.metrics, decided + self.config.recovery_horizon)
+            heapq.heappush(self._recovery, (decided + self.config.step, incident.id))
         elif d.kind is DeployKind.ROLLBACK and verdict.verdict is VerdictResult.PASS:
             effects.incidents.extend(self.incidents.resolve_by_rollback(d, verdict))
 

@@ -145,3 +145,23 @@ def test_history_is_bounded() -> None:
     engine.process(service_samples("api", minutes=24 * 60, interval=60))
     kept = len(engine.series_values("api", "http_request_duration_seconds_p99"))
     assert kept <= (config.retention + 3600) / 60 + 1
+
+
+def test_incident_resolves_itself_when_the_metrics_come_back() -> None:
+    back_at = DEPLOY_AT + 50 * 60
+    samples = service_samples("api", shift_at=DEPLOY_AT, shift=0.5, minutes=300)
+    samples = [s if s.ts < back_at else s.__class__(s.service, s.metric, s.ts, s.value / 1.5) for s in samples]
+    out = run(in_time_order([*samples, deploy("api", DEPLOY_AT)]))
+    final = {i.id: i for i in out.incidents}
+    (incident,) = final.values()
+    assert incident.status is IncidentStatus.RESOLVED
+    assert incident.resolved_at is not None and back_at < incident.resolved_at <= back_at + 15 * 60
+    assert "back to their baseline" in incident.summary
+
+
+def test_incident_stays_open_while_the_regression_lasts() -> None:
+    out = run(
+        in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.5, minutes=300), deploy("api", DEPLOY_AT)])
+    )
+    (incident,) = {i.id: i for i in out.incidents}.values()
+    assert incident.status is IncidentStatus.OPEN and incident.resolved_at is None
