@@ -335,8 +335,10 @@ class Engine:
         series = self._series[(service, metric)]
         b_ts, b_vals = series.window_before(deploy_ts - cfg.baseline_window, deploy_ts)
         c_ts, c_vals = series.window(deploy_ts, at)
+        control_change = self._fleet.control_change(service, metric, deploy_ts, at) if control else None
         seasonal = []
-        for day in range(1, cfg.seasonal_days + 1):
+        # Earlier days only matter when there is no control group to net out the daily cycle.
+        for day in range(1, cfg.seasonal_days + 1 if control_change is None else 1):
             shift = day * DAY
             _, past_b = series.window_before(deploy_ts - shift - cfg.baseline_window, deploy_ts - shift)
             _, past_c = series.window(deploy_ts - shift, at - shift)
@@ -351,7 +353,7 @@ class Engine:
             current_ts=c_ts,
             current=c_vals,
             seasonal=tuple(seasonal),
-            control_change=self._fleet.control_change(service, metric, deploy_ts, at) if control else None,
+            control_change=control_change,
             control_recent=(
                 self._fleet.control_change(service, metric, deploy_ts, at, since=at - self._recent_window)
                 if control and at - deploy_ts > 1.5 * self._recent_window

@@ -46,7 +46,7 @@ class SeriesHistory:
         return True
 
     def window(self, start: float, end: float) -> tuple[FloatArray, FloatArray]:
-        """Samples with start <= ts < end... inclusive of ``end`` (a checkpoint sees its own second)."""
+        """Samples with start <= ts <= end: a look at checkpoint ``end`` sees the samples of its own second."""
         lo = bisect_left(self.ts, start)
         hi = bisect_right(self.ts, end)
         return np.array(self.ts[lo:hi], dtype=np.float64), np.array(self.values[lo:hi], dtype=np.float64)

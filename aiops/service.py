@@ -50,6 +50,12 @@ class Pipeline:
         self._count(source, len(records), len(rejections), skipped, effects, started)
         return IngestResult(len(records), skipped, list(rejections), effects)
 
+    def replace_engine(self, engine: Engine) -> None:
+        """Start over with a fresh engine (a consumer rebuilding its state after a rebalance)."""
+        with self._lock:
+            engine.calibration = dict(self.engine.calibration)
+            self.engine = engine
+
     def refresh_calibration(self) -> dict[tuple[str, str], float]:
         """Reload the feedback-learnt bars from the store into the engine (after feedback, at start)."""
         if self.store is None:

@@ -273,8 +273,7 @@ class ConsumerRunner:
         """Fresh engine; rewind every assigned partition to warm up the state it needs."""
         self._rebuild.needed = False
         assigned = list(consumer.assignment())
-        with self.pipeline._lock:
-            self.pipeline.engine = self._engine_factory()
+        self.pipeline.replace_engine(self._engine_factory())
         self._partition_time = {}
         warm_until: dict[Any, int] = {}
         watermarks = []

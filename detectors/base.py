@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -78,4 +78,3 @@ class DetectorParams:
     min_effect_sigmas: float = 0.5
     # A slow leak shows in the recent part of the window first: also judge the last 10 minutes.
     recent_window: float = 600.0
-    extra: dict[str, float] = field(default_factory=dict)

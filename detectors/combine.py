@@ -50,38 +50,27 @@ def combine(
         if fleet_metrics
         else ""
     )
-    if failed:
-        reason = "; ".join(m.reason for m in failed) + fleet_note
-        return Verdict(
-            deployment_id, service, VerdictResult.FAIL, min(score, 40.0), decided_at, ordered, reason, version
-        )
-    if not final:
-        return Verdict(
-            deployment_id, service, VerdictResult.PENDING, score, None, ordered, "analysis window open", version
-        )
-    if fleet_metrics:
+
+    def decided(result: VerdictResult, value: float, reason: str, when: float | None = decided_at) -> Verdict:
         return Verdict(
             deployment_id,
             service,
-            VerdictResult.INCONCLUSIVE,
-            50.0,
-            decided_at,
+            result,
+            value,
+            when,
             ordered,
-            fleet_note.removeprefix("; "),
+            reason,
             version,
-            fleet_wide=True,
+            fleet_wide=bool(fleet_metrics) and result is VerdictResult.INCONCLUSIVE,
         )
+
+    if failed:
+        return decided(VerdictResult.FAIL, min(score, 40.0), "; ".join(m.reason for m in failed) + fleet_note)
+    if not final:
+        return decided(VerdictResult.PENDING, score, "analysis window open", when=None)
+    if fleet_metrics:
+        return decided(VerdictResult.INCONCLUSIVE, 50.0, fleet_note.removeprefix("; "))
     if not judged:
         reasons = "; ".join(f"{m.metric}: {m.reason}" for m in ordered) or "no metrics for this service"
-        return Verdict(
-            deployment_id,
-            service,
-            VerdictResult.INCONCLUSIVE,
-            50.0,
-            decided_at,
-            ordered,
-            f"not enough data to judge{cut_short}: {reasons}",
-            version,
-        )
-    reason = f"{len(judged)} metric(s) judged, none worse{cut_short}"
-    return Verdict(deployment_id, service, VerdictResult.PASS, max(score, 60.0), decided_at, ordered, reason, version)
+        return decided(VerdictResult.INCONCLUSIVE, 50.0, f"not enough data to judge{cut_short}: {reasons}")
+    return decided(VerdictResult.PASS, max(score, 60.0), f"{len(judged)} metric(s) judged, none worse{cut_short}")

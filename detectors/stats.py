@@ -68,7 +68,7 @@ def mann_whitney_p(x: FloatArray, y: FloatArray, alternative: Alternative) -> fl
     return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
 
 
-def hodges_lehmann(x: FloatArray, y: FloatArray, max_pairs: int = 40_000) -> float:
+def hodges_lehmann(x: FloatArray, y: FloatArray, max_pairs: int = 5_000) -> float:
     """Median of all pairwise differences x_i - y_j: a robust estimate of the shift from y to x."""
     if len(x) == 0 or len(y) == 0:
         return 0.0

@@ -108,11 +108,16 @@ class _Base:
         self._update(x)
 
     def score_many(self, xs: Sequence[float] | FloatArray) -> FloatArray:
-        out = np.empty(len(xs))
-        for i, x in enumerate(np.asarray(xs, dtype=np.float64).tolist()):
-            out[i] = self.score_one(x)
-            self.learn_one(x)
-        return out
+        return score_then_learn(self, xs)
+
+
+def score_then_learn(detector: _Base | Ensemble, xs: Sequence[float] | FloatArray) -> FloatArray:
+    """Score each point before learning it: the streaming contract, over a whole array."""
+    out = np.empty(len(xs))
+    for i, x in enumerate(np.asarray(xs, dtype=np.float64).tolist()):
+        out[i] = detector.score_one(x)
+        detector.learn_one(x)
+    return out
 
 
 class _Window:
@@ -359,11 +364,7 @@ class Ensemble:
             m.learn_one(x)
 
     def score_many(self, xs: Sequence[float] | FloatArray) -> FloatArray:
-        out = np.empty(len(xs))
-        for i, x in enumerate(np.asarray(xs, dtype=np.float64).tolist()):
-            out[i] = self.score_one(x)
-            self.learn_one(x)
-        return out
+        return score_then_learn(self, xs)
 
 
 def daily_period(epoch: FloatArray) -> int | None:

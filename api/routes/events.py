@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from aiops.api.deps import PipelineDep, SettingsDep, WriteAuth
 from aiops.api.schemas import IngestReply, RejectionOut
@@ -43,8 +44,6 @@ async def post_events(request: Request, pipeline: PipelineDep, settings: Setting
     else:
         parsed = parse_payload(bytes(body), service_labels=labels, max_bytes=limit)
     # The engine is CPU work under a lock: keep it off the event loop.
-    from starlette.concurrency import run_in_threadpool
-
     result = await run_in_threadpool(pipeline.ingest, parsed, "http")
     reply = IngestReply(
         accepted=result.accepted,
