@@ -268,9 +268,16 @@ class Engine:
                 if mv.verdict is not VerdictResult.FAIL:  # the deploy did nothing beyond the fleet's trouble
                     mv = replace(mv, verdict=VerdictResult.INCONCLUSIVE, reason=f"{mv.reason}; fleet-wide problem")
             verdicts.append(mv)
-        # The joint view is costly (a forest per look): only at the final look, and only when no
-        # single metric has already failed the deploy.
-        if final and self.multivariate is not None and not any(m.verdict is VerdictResult.FAIL for m in verdicts):
+        # The joint view is costly (a forest per look): only at the final look, only when no single
+        # metric has already failed the deploy, and only when one moved the worse way with p < 0.05
+        # (the judges' p-values are one-sided): a joint regression shows at least weakly somewhere.
+        hint = any(m.p_value is not None and m.p_value < 0.05 for m in verdicts)
+        if (
+            final
+            and hint
+            and self.multivariate is not None
+            and not any(m.verdict is VerdictResult.FAIL for m in verdicts)
+        ):
             verdicts.append(self.multivariate.judge_service(inputs))
         note = ""
         if stream_ended and at < analysis.end:
