@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO
 
 from aiops.config import Settings
@@ -23,6 +25,17 @@ DEMO_SPEC = FleetSpec(
     rollback_share=0.0,
     effect_range=(0.3, 0.6),
 )
+
+
+def _command_name() -> str:
+    """How the user can call aiops again: the script that runs now, relative to here when close."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "aiops":
+        return "aiops"
+    try:
+        return str(argv0.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(argv0)
 
 
 def _clock(ts: float | None) -> str:
@@ -71,10 +84,11 @@ def run_demo(settings: Settings, out: IO[str], seed: int = 42) -> int:
     failed = [v for v in verdicts if v.verdict is VerdictResult.FAIL]
     example = failed[0].deployment_id if failed else (verdicts[0].deployment_id if verdicts else "ID")
     w("\nWHERE TO LOOK\n")
-    w("  aiops serve                      # API on http://127.0.0.1:8080 over the same store\n")
+    cmd = _command_name()
+    w(f"  {cmd} serve                # API on http://127.0.0.1:8080 over the same store\n")
     w(f"  curl -s http://127.0.0.1:8080/v1/deployments/{example}/verdict\n")
     w("  curl -s 'http://127.0.0.1:8080/v1/incidents?status=open'\n")
-    w(f"  aiops gate --deployment {example}   # exit 1: the release gate says fail\n")
+    w(f"  {cmd} gate --deployment {example}   # exit 1: the release gate says fail\n")
     w("  http://127.0.0.1:8080/docs       # OpenAPI\n")
     store.close()
     bad_ok = all(
