@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     # kafka-python logs every connection at INFO; its warnings are what an operator needs.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    for noisy in ("kafka", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
