@@ -152,3 +152,25 @@ def test_grafana_dashboard_reads_real_routes_and_metrics(app_with_verdicts: Any)
                     assert name in recorded or base in registry_names, name
                 seen_prom += 1
     assert seen_api >= 2 and seen_prom >= 4
+
+
+def test_kubernetes_manifest_matches_the_app_and_the_configuration(app_with_verdicts: Any) -> None:
+    from aiops.config import Settings as S
+
+    docs = list(yaml.safe_load_all((DEPLOY / "kubernetes" / "aiops.yaml").read_text()))
+    paths = set(app_with_verdicts.openapi()["paths"])
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    api = deployments["aiops-api"]["spec"]["template"]["spec"]["containers"][0]
+    assert (
+        api["args"][0] == "serve"
+        and {api["readinessProbe"]["httpGet"]["path"], api["livenessProbe"]["httpGet"]["path"]} <= paths
+    )
+    # A public bind needs tokens: the manifest must configure them, or serve refuses to start.
+    assert any(e["name"] in ("AIOPS_API_TOKENS", "AIOPS_API_TOKENS_FILE") for e in api["env"])
+    consumer = deployments["aiops-consumer"]["spec"]["template"]["spec"]["containers"][0]
+    assert consumer["args"] == ["consume"]
+    env = {e["name"]: e.get("value", "set-from-secret") for e in consumer["env"]}
+    settings = S.from_env(env)  # every variable the manifest sets is one the service reads, well-formed
+    assert settings.kafka_bootstrap and settings.metrics_port == 9464
+    known = {"AIOPS_DB", "AIOPS_KAFKA_BOOTSTRAP", "AIOPS_METRICS_PORT", "AIOPS_API_TOKENS_FILE"}
+    assert set(env) | {e["name"] for e in api["env"]} <= known
