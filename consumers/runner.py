@@ -39,6 +39,7 @@ from aiops.service import Pipeline
 log = logging.getLogger("aiops.consumers")
 
 MAX_POLL_RECORDS = 5000
+IDLE_AFTER_S = 5.0
 CALIBRATION_REFRESH_S = 60.0
 HEADER_PREFIX = "aiops."
 
@@ -101,6 +102,7 @@ class ConsumerRunner:
         self._end_offsets: dict[Any, int] = {}
         self._end_offsets_at = 0.0
         self._calibrated_at = float("-inf")
+        self._at_end_since: dict[Any, float] = {}  # partition -> when it was first seen read to its end
         self._last_error_log = 0.0
         self.batches = 0
 
@@ -224,8 +226,8 @@ class ConsumerRunner:
     def _low_watermark(self, consumer: Any) -> float | None:
         """Event time up to which every assigned partition with data left has been read.
 
-        A partition read to its end is idle and holds nothing back; one with records still ahead
-        holds looks back to its newest event time (or entirely, before its first record).
+        A partition with records still ahead holds looks back to its newest event time (or entirely,
+        before its first record); one read to its end does too for IDLE_AFTER_S, then it is idle.
         """
         low: float | None = None
         assigned = consumer.assignment()
@@ -246,7 +248,14 @@ class ConsumerRunner:
             except Exception:
                 position = None
             if high is not None and position is not None and position >= high:
-                continue  # idle
+                # Read to its end. Its next record may still be older than the other partitions'
+                # progress (a fast producer, a batch in flight), so it holds looks back at its
+                # newest event time until it has been quiet for IDLE_AFTER_S; then it is idle.
+                now = time.monotonic()
+                if now - self._at_end_since.setdefault(tp, now) >= IDLE_AFTER_S:
+                    continue
+            else:
+                self._at_end_since.pop(tp, None)
             seen = self._partition_time.get(tp, float("-inf"))
             low = seen if low is None else min(low, seen)
         return low
