@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from conftest import _fresh_postgres, need_env
 
 from aiops.model import (
     DeployEvent,
@@ -15,7 +18,7 @@ from aiops.model import (
     Verdict,
     VerdictResult,
 )
-from aiops.store import IncidentFilter, SqlStore
+from aiops.store import IncidentFilter, SqlStore, open_store
 
 
 def verdict(dep: DeployEvent, result: VerdictResult = VerdictResult.PASS) -> Verdict:
@@ -42,6 +45,32 @@ def test_migrations_are_idempotent(store: SqlStore) -> None:
     store.migrate()
     store.migrate()
     assert store.ping()
+
+
+def test_processes_starting_together_on_a_new_postgres_database_migrate_it_once() -> None:
+    # Several consumers started at once all open the store: without the advisory lock two of them
+    # create the same table and one fails with a unique violation in the catalog.
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = _fresh_postgres(need_env("AIOPS_TEST_POSTGRES"))
+    barrier = threading.Barrier(6)
+
+    def start() -> bool:
+        barrier.wait()
+        s = open_store(url)
+        try:
+            return s.ping()
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(lambda _: start(), range(6)))
+    s = open_store(url)
+    try:
+        s.write(Effects(deploys=[DeployEvent.create("api", "v1", 1.0)]))
+        assert s.list_deployments(limit=10).items[0].deploy.version == "v1"
+    finally:
+        s.close()
 
 
 def test_replayed_writes_never_create_a_second_row(store: SqlStore) -> None:

@@ -50,6 +50,10 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+# Any fixed 64-bit key: the PostgreSQL advisory lock that serialises migrations across processes.
+_MIGRATION_LOCK = 0x6A1095
+
+
 class SqlStore:
     """A Store over a DB-API connection; ``dialect`` is ``"sqlite"`` or ``"postgres"``."""
 
@@ -83,14 +87,17 @@ class SqlStore:
             return list(cur.fetchall())
 
     def migrate(self) -> None:
-        with self._tx() as cur:
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-            cur.execute("SELECT version FROM schema_migrations")
-            done = {row[0] for row in cur.fetchall()}
+        """Apply the migrations not applied yet. Processes starting together on one PostgreSQL
+        database (several consumers) take turns: each migration runs under a transaction-level
+        advisory lock and re-reads what is done once it holds it. (SQLite's own write lock does this.)"""
         for version, script in _migrations():
-            if version in done:
-                continue
             with self._tx() as cur:
+                if self._dialect == "postgres":
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+                cur.execute(self._sql("SELECT 1 FROM schema_migrations WHERE version = ?"), (version,))
+                if cur.fetchall():
+                    continue
                 for statement in (s.strip() for s in script.split(";")):
                     if statement and not all(line.startswith("--") for line in statement.splitlines()):
                         cur.execute(statement)
