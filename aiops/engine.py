@@ -67,12 +67,32 @@ class EngineConfig:
         return self.seasonal_days * DAY + self.baseline_window + self.analysis_window + 2 * self.step
 
 
+@dataclass(frozen=True, slots=True)
+class KnownDeploy:
+    """A deploy the engine must know of without reporting it as new: read again after a handoff, or
+    owned by another consumer process.
+
+    ``analyse=False``: only its time counts (a service that deployed is no control for others; the
+    next deploy cuts its service's open window short). ``analyse=True``: analysed as usual, but the
+    looks at or before ``written_until`` emit nothing, because the previous owner stored their effects.
+    """
+
+    deploy: DeployEvent
+    analyse: bool = False
+    written_until: float = float("-inf")
+
+    @property
+    def ts(self) -> float:
+        return self.deploy.ts
+
+
 @dataclass(slots=True)
 class _Analysis:
     deploy: DeployEvent
     end: float
     next_check: float
     cut_short: bool = False
+    written_until: float = float("-inf")  # looks at or before this emit nothing (see KnownDeploy)
 
 
 class Engine:
@@ -98,8 +118,10 @@ class Engine:
         # (checkpoint, deployment id), earliest first.
         self._due: list[tuple[float, str]] = []
         self.horizon_limit: float | None = None
-        # Incidents watched for recovery: id -> (deploy, failed metrics, watch until); and when.
-        self._watch: dict[str, tuple[DeployEvent, tuple[str, ...], float]] = {}
+        # Every look at a checkpoint <= looked_until has been taken (and its effects returned).
+        self.looked_until = float("-inf")
+        # Incidents watched for recovery: id -> (deploy, failed metrics, watch until, written until); and when.
+        self._watch: dict[str, tuple[DeployEvent, tuple[str, ...], float, float]] = {}
         self._recovery: list[tuple[float, str]] = []
         self._trimmed_at = float("-inf")
         self.incidents = IncidentBook()
@@ -108,7 +130,7 @@ class Engine:
 
     # --- ingest ----------------------------------------------------------------------------------
 
-    def process(self, records: Iterable[Record]) -> Effects:
+    def process(self, records: Iterable[Record | KnownDeploy]) -> Effects:
         """Apply records in the order given; returns the verdicts/incidents they made final.
 
         A look at checkpoint ``c`` is taken once the watermark has passed ``c + lateness``. A
@@ -118,22 +140,37 @@ class Engine:
         """
         effects = Effects()
         lateness = self.config.lateness
-        due = self._due
+        due, recovery = self._due, self._recovery
         limit = float("inf") if self.horizon_limit is None else self.horizon_limit
         # Progress through *this* input: a look must not run ahead of records still to come in it
         # (a consumer's batch holds a partition it has read to the end, in event-time order).
         progress = float("-inf")
         for record in records:
-            if type(record) is MetricSample:
-                self._add_sample(record)
+            kind = type(record)
+            if kind is MetricSample:
+                self._add_sample(record)  # type: ignore[arg-type]
+            elif kind is KnownDeploy:
+                known: KnownDeploy = record  # type: ignore[assignment]
+                self._add_deploy(known.deploy, effects, known.analyse, known.written_until)
             else:
                 self._add_deploy(record, effects)  # type: ignore[arg-type]
             if record.ts > progress:
                 progress = record.ts
-            if due and due[0][0] + lateness <= progress:
+            # The next look, of an open analysis or of an incident watched for recovery.
+            if due:
+                nxt = due[0][0] if not recovery or due[0][0] <= recovery[0][0] else recovery[0][0]
+            elif recovery:
+                nxt = recovery[0][0]
+            else:
+                continue
+            if nxt + lateness <= progress:
                 horizon = min(progress, limit)
-                if due[0][0] + lateness <= horizon:
+                if nxt + lateness <= horizon:
                     self._run_due(effects, horizon - lateness)
+        # Every look up to here is taken (the loop ran each one that came due within this input).
+        looked = min(progress, limit) - lateness
+        if looked > self.looked_until:
+            self.looked_until = looked
         if self.watermark - self._trimmed_at > 3600:
             self._trim()
         return effects
@@ -166,13 +203,16 @@ class Engine:
         if s.ts > self.watermark:
             self.watermark = s.ts
 
-    def _add_deploy(self, d: DeployEvent, effects: Effects) -> None:
+    def _add_deploy(
+        self, d: DeployEvent, effects: Effects, analyse: bool = True, written_until: float = float("-inf")
+    ) -> None:
         if d.ts > self.watermark:
             self.watermark = d.ts
         if d.id in self._seen_deploys:
             return  # redelivered: already analysed or being analysed
         self._seen_deploys.add(d.id)
-        effects.deploys.append(d)
+        if analyse and written_until == float("-inf"):
+            effects.deploys.append(d)
 
         times = self._deploy_times.setdefault(d.service, [])
         insort(times, d.ts)
@@ -185,13 +225,35 @@ class Engine:
         for other in self._analyses.values():
             if other.deploy.service == d.service and other.deploy.ts < d.ts < other.end:
                 other.end, other.cut_short = d.ts, True
-        analysis = _Analysis(d, end, min(d.ts + self.config.step, end), cut_short)
+        if not analyse:
+            return
+        analysis = _Analysis(d, end, min(d.ts + self.config.step, end), cut_short, written_until)
         self._analyses[d.id] = analysis
         heapq.heappush(self._due, (analysis.next_check, d.id))
 
     # --- analysis --------------------------------------------------------------------------------
 
+    def open_since(self) -> float:
+        """Earliest deploy time whose analysis or recovery watch is still open (else ``looked_until``).
+
+        A consumer taking over a partition re-reads from this minus the baseline (and seasonal days)
+        to rebuild every analysis still open here; deploys before it were decided and stored.
+        """
+        since = self.looked_until
+        for analysis in self._analyses.values():
+            since = min(since, analysis.deploy.ts)
+        for d, _, _, _ in self._watch.values():
+            since = min(since, d.ts)
+        return since
+
+    @property
+    def lookback(self) -> float:
+        """How far before a deploy its analysis reads: the baseline and the same time on earlier days."""
+        return self.config.baseline_window + self.config.seasonal_days * DAY
+
     def _run_due(self, effects: Effects, horizon: float) -> None:
+        if horizon > self.looked_until:
+            self.looked_until = horizon
         self._run_recovery(effects, horizon)
         due = self._due
         while due and due[0][0] <= horizon:
@@ -217,9 +279,11 @@ class Engine:
             if watch is None or not self.incidents.is_open(incident_id):
                 self._watch.pop(incident_id, None)
                 continue
-            d, metrics, until = watch
+            d, metrics, until, written_until = watch
             if self._recovered(d, metrics, at):
-                effects.incidents.extend(self.incidents.resolve(incident_id, at, "metrics back to their baseline"))
+                resolved = self.incidents.resolve(incident_id, at, "metrics back to their baseline")
+                if at > written_until:
+                    effects.incidents.extend(resolved)
                 del self._watch[incident_id]
             elif at + self.config.step <= until:
                 heapq.heappush(heap, (at + self.config.step, incident_id))
@@ -255,6 +319,8 @@ class Engine:
     def _evaluate(self, analysis: _Analysis, at: float, effects: Effects, stream_ended: bool = False) -> bool:
         """One look at an analysis at checkpoint ``at``; True when its verdict became final."""
         d = analysis.deploy
+        if at <= analysis.written_until:
+            effects = Effects()  # state only: this look's effects were stored by the previous owner
         final = at >= analysis.end or stream_ended
         verdicts: list[MetricVerdict] = []
         fleet: list[str] = []
@@ -305,10 +371,10 @@ class Engine:
             )
         if verdict.verdict is VerdictResult.PENDING:
             return False
-        self._decided(d, verdict, effects)
+        self._decided(d, verdict, effects, analysis.written_until)
         return True
 
-    def _decided(self, d: DeployEvent, verdict: Verdict, effects: Effects) -> None:
+    def _decided(self, d: DeployEvent, verdict: Verdict, effects: Effects, written_until: float) -> None:
         effects.verdicts.append(verdict)
         if verdict.verdict is VerdictResult.FAIL:
             failed = [m for m in verdict.metrics if m.verdict is VerdictResult.FAIL]
@@ -329,7 +395,7 @@ class Engine:
                 replace(incident, series=self._series_around(d, incident.metrics, verdict.decided_at))
             )
             decided = verdict.decided_at if verdict.decided_at is not None else d.ts
-            self._watch[incident.id] = (d, incident.metrics, decided + self.config.recovery_horizon)
+            self._watch[incident.id] = (d, incident.metrics, decided + self.config.recovery_horizon, written_until)
             heapq.heappush(self._recovery, (decided + self.config.step, incident.id))
         elif d.kind is DeployKind.ROLLBACK and verdict.verdict is VerdictResult.PASS:
             effects.incidents.extend(self.incidents.resolve_by_rollback(d, verdict))

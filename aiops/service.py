@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aiops.engine import Engine
+from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import Effects, Record
 from aiops.parsing import ParseResult, Rejection
@@ -40,15 +40,23 @@ class Pipeline:
         return self.ingest_records(parsed.records, parsed.rejections, parsed.skipped, source)
 
     def ingest_records(
-        self, records: Sequence[Record], rejections: Sequence[Rejection] = (), skipped: int = 0, source: str = "api"
+        self,
+        records: Sequence[Record | KnownDeploy],
+        rejections: Sequence[Rejection] = (),
+        skipped: int = 0,
+        source: str = "api",
+        accepted: int | None = None,
     ) -> IngestResult:
+        """``accepted``: how many of ``records`` are new input (a consumer's batch also holds records
+        read again after a handoff and other members' records, for state only)."""
         started = time.perf_counter()
         with self._lock:
             effects = self.engine.process(records)
             if self.store is not None:
                 self.store.write(effects)
-        self._count(source, len(records), len(rejections), skipped, effects, started)
-        return IngestResult(len(records), skipped, list(rejections), effects)
+        n = len(records) if accepted is None else accepted
+        self._count(source, n, len(rejections), skipped, effects, started)
+        return IngestResult(n, skipped, list(rejections), effects)
 
     def replace_engine(self, engine: Engine) -> None:
         """Start over with a fresh engine (a consumer rebuilding its state after a rebalance)."""

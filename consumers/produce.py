@@ -1,7 +1,9 @@
 """Put events on the topics the consumers read: deploys and metrics apart, keyed by service.
 
 Keys by service keep a service's records in one partition (in order, co-partitioned across the two
-topics); the message timestamp is the event time, which the consumers' warm-up seeks by.
+topics); the message timestamp is the event time, which the consumers' warm-up seeks by. Each
+deploy is flushed before the events after it are sent, so the order across the two topics holds on
+the broker even when a day of history is replayed in seconds.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ def produce_events(events: Iterable[dict[str, Any] | bytes], settings: Settings,
                 key=key.encode() if key else None,
                 timestamp_ms=int(ts * 1000) if ts is not None else None,
             )
+            if topic == settings.topic_deploys:
+                # A deploy is on the broker before any later sample is sent: the two topics are
+                # batched apart, and a consumer must not read past a deploy it cannot see yet.
+                producer.flush(timeout=120)
         n += 1
     producer.flush(timeout=120)
     if own:

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiops.config import Settings
-from aiops.engine import Engine
+from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
-from aiops.model import Record
+from aiops.model import MetricSample, Record
 from aiops.parsing import parse_payload
 from aiops.service import Pipeline
 
@@ -40,6 +40,7 @@ log = logging.getLogger("aiops.consumers")
 
 MAX_POLL_RECORDS = 5000
 IDLE_AFTER_S = 5.0
+END_OFFSETS_REFRESH_S = 1.0
 CALIBRATION_REFRESH_S = 60.0
 HEADER_PREFIX = "aiops."
 
@@ -48,6 +49,31 @@ HEADER_PREFIX = "aiops."
 class _Rebuild:
     needed: bool = False
     warm_until: dict[Any, int] = field(default_factory=dict)  # TopicPartition -> first live offset
+    analyse_from: float = float("-inf")  # warm deploys before this were decided and stored: noted only
+    written_until: float = float("-inf")  # warm deploys' looks up to this were stored by the previous owner
+
+
+@dataclass(frozen=True, slots=True)
+class _Handoff:
+    """What a committing member leaves in the offset metadata for whoever owns the partition next."""
+
+    open_since: float  # earliest deploy still being analysed or watched (Engine.open_since)
+    looked_until: float  # every look up to here was taken and its effects stored
+
+    def encode(self) -> str:
+        return json.dumps({"open_since": _finite(self.open_since), "looked_until": _finite(self.looked_until)})
+
+    @classmethod
+    def decode(cls, text: str | None) -> _Handoff | None:
+        try:
+            raw = json.loads(text or "{}")
+            return cls(*(float("-inf") if raw[k] is None else float(raw[k]) for k in ("open_since", "looked_until")))
+        except (ValueError, TypeError, KeyError):
+            return None  # committed by an older version, or by hand
+
+
+def _finite(x: float) -> float | None:
+    return x if x not in (float("inf"), float("-inf")) else None
 
 
 def _listener(state: _Rebuild) -> Any:
@@ -84,7 +110,6 @@ class ConsumerRunner:
         pipeline: Pipeline,
         metrics: Metrics | None = None,
         *,
-        warmup_seconds: float | None = None,
         engine_factory: Callable[[], Engine] | None = None,
     ) -> None:
         if not settings.kafka_bootstrap:
@@ -92,15 +117,16 @@ class ConsumerRunner:
         self.settings = settings
         self.pipeline = pipeline
         self.metrics = metrics or pipeline.metrics
-        self.warmup_seconds = warmup_seconds if warmup_seconds is not None else settings.engine.retention
         self._engine_factory = engine_factory or (
             lambda: Engine(settings.engine, calibration=pipeline.engine.calibration)
         )
+        self.peer_view = settings.peer_view and settings.engine.fleet_check
         self._stop = threading.Event()
         self._rebuild = _Rebuild()
         self._partition_time: dict[Any, float] = {}  # newest event time read, per partition
         self._end_offsets: dict[Any, int] = {}
         self._end_offsets_at = 0.0
+        self._read_since_listing = False
         self._calibrated_at = float("-inf")
         self._at_end_since: dict[Any, float] = {}  # partition -> when it was first seen read to its end
         self._last_error_log = 0.0
@@ -130,6 +156,20 @@ class ConsumerRunner:
         consumer.subscribe([s.topic_metrics, s.topic_deploys], listener=_listener(self._rebuild))
         return consumer
 
+    def _peer_consumer(self) -> Any:
+        """Reads, outside the group and without committing, the partitions other members own."""
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=MAX_POLL_RECORDS,
+            reconnect_backoff_max_ms=5_000,
+            client_id=f"aiops-peers-{threading.get_ident()}",
+            **kafka_client_options(self.settings),
+        )
+
     def _producer(self) -> Any:
         from kafka import KafkaProducer
 
@@ -137,17 +177,20 @@ class ConsumerRunner:
 
     def run(self) -> None:
         consumer = self._consumer()
+        peers = self._peer_consumer() if self.peer_view else None
         producer = self._producer()
         try:
             while not self._stop.is_set():
                 try:
-                    self._step(consumer, producer)
+                    self._step(consumer, peers, producer)
                 except Exception as exc:  # broker gone, commit failed, store hiccup: back off, retry
                     self._log_error(exc)
                     self._stop.wait(2.0)
         finally:
             try:
                 consumer.close(autocommit=False)  # leaves the group so partitions move at once
+                if peers is not None:
+                    peers.close(autocommit=False)
             except Exception as exc:
                 log.warning("closing consumer: %s", exc)
             producer.close(timeout=5)
@@ -159,105 +202,130 @@ class ConsumerRunner:
             log.warning("kafka/store error, retrying with backoff: %s: %s", type(exc).__name__, exc)
             self._last_error_log = now
 
-    def _step(self, consumer: Any, producer: Any) -> None:
+    def _step(self, consumer: Any, peers: Any, producer: Any) -> None:
         if time.monotonic() - self._calibrated_at > CALIBRATION_REFRESH_S:
             # Feedback given through any API process reaches every consumer within a minute.
             self.pipeline.refresh_calibration()
             self._calibrated_at = time.monotonic()
-        polled = consumer.poll(timeout_ms=500, max_records=MAX_POLL_RECORDS)
+        reading_peers = peers is not None and bool(peers.assignment())
+        polled = consumer.poll(timeout_ms=200 if reading_peers else 500, max_records=MAX_POLL_RECORDS)
         if self._rebuild.needed:
-            self._rewind(consumer)
+            self._rewind(consumer, peers)
             return  # what this poll fetched came from the old positions; fetch again after the seek
-        if not polled:
-            self.pipeline.engine.horizon_limit = self._low_watermark(consumer)
+        peer_polled = peers.poll(timeout_ms=0 if polled else 300, max_records=MAX_POLL_RECORDS) if reading_peers else {}
+        if not polled and not peer_polled:
+            self.pipeline.engine.horizon_limit = self._low_watermark(consumer, peers)
             self.pipeline.advance("kafka")
             self._report_lag(consumer)
             return
         started = time.perf_counter()
-        live: list[Record] = []
-        warm: list[Record] = []
-        rejected = skipped = 0
-        last_offsets: dict[Any, int] = {}
-        labels = self.settings.service_labels
+        records: list[Record | KnownDeploy] = []
+        live = rejected = skipped = 0
+        rebuild = self._rebuild
         for tp, messages in polled.items():
-            warm_until = self._rebuild.warm_until.get(tp, -1)
+            warm_until = rebuild.warm_until.get(tp, -1)
             for msg in messages:
-                last_offsets[tp] = msg.offset
-                parsed = parse_payload(
-                    msg.value or b"", service_labels=labels, max_bytes=self.settings.max_record_bytes
-                )
-                if parsed.records:
-                    newest = max(r.ts for r in parsed.records)
-                    if newest > self._partition_time.get(tp, float("-inf")):
-                        self._partition_time[tp] = newest
-                is_warm = msg.offset < warm_until
-                (warm if is_warm else live).extend(parsed.records)
+                parsed = self._parse(tp, msg)
+                if msg.offset < warm_until:
+                    # Read again after a handoff: the previous owner stored what these records did
+                    # up to its last commit, so deploys decided before then are only noted.
+                    records.extend(
+                        r
+                        if type(r) is MetricSample
+                        else KnownDeploy(r, r.ts >= rebuild.analyse_from, rebuild.written_until)  # type: ignore[arg-type]
+                        for r in parsed.records
+                    )
+                    continue
+                records.extend(parsed.records)
+                live += len(parsed.records)
                 skipped += parsed.skipped
-                if parsed.rejections and not is_warm:
+                if parsed.rejections:
                     rejected += len(parsed.rejections)
                     for r in parsed.rejections:
                         reason = r.reason if len(parsed.rejections) == 1 and r.index == 0 else f"[{r.index}] {r.reason}"
                         self._dead_letter(producer, msg, reason)
-        # Interleave partitions in event time: each partition is in order, the batch as a whole not.
-        warm.sort(key=lambda r: r.ts)
-        live.sort(key=lambda r: r.ts)
-        self.pipeline.engine.horizon_limit = self._low_watermark(consumer)
-        if warm:
-            self.pipeline.engine.process(warm)  # state only: the previous owner wrote these effects
-        result = self.pipeline.ingest_records(live, (), skipped, source="kafka")
+        for tp, messages in peer_polled.items():
+            # Another member's partitions: their samples are this process's control group; their
+            # deploys only say which services are no control. Their owner stores and commits them.
+            for msg in messages:
+                parsed = self._parse(tp, msg)
+                records.extend(r if type(r) is MetricSample else KnownDeploy(r) for r in parsed.records)  # type: ignore[arg-type]
+        # One pass in event time over every partition read (each is in order, the batch as a whole
+        # not), so a look sees every record at or before its checkpoint, as a replay would.
+        records.sort(key=lambda r: r.ts)
+        self.pipeline.engine.horizon_limit = self._low_watermark(consumer, peers)
+        result = self.pipeline.ingest_records(records, (), skipped, source="kafka", accepted=live)
         if rejected:
             producer.flush(timeout=30)  # the DLQ copy is durable before the offset moves past it
             if self.metrics:
                 self.metrics.dlq_records.inc(rejected)
                 self.metrics.ingest_records.labels(source="kafka", outcome="rejected").inc(rejected)
-        self._commit(consumer, last_offsets)
+        self._commit(consumer)
         self.batches += 1
         if self.metrics:
             self.metrics.batch_duration.labels(source="kafka_batch").observe(time.perf_counter() - started)
         self._report_lag(consumer)
         log.debug(
-            "batch: %d live, %d warm, %d rejected, %d verdicts",
-            len(live),
-            len(warm),
+            "batch: %d records (%d live), %d rejected, %d verdicts",
+            len(records),
+            live,
             rejected,
             len(result.effects.verdicts),
         )
 
-    def _low_watermark(self, consumer: Any) -> float | None:
-        """Event time up to which every assigned partition with data left has been read.
+    def _parse(self, tp: Any, msg: Any) -> Any:
+        self._read_since_listing = True
+        parsed = parse_payload(
+            msg.value or b"", service_labels=self.settings.service_labels, max_bytes=self.settings.max_record_bytes
+        )
+        if parsed.records:
+            newest = max(r.ts for r in parsed.records)
+            if newest > self._partition_time.get(tp, float("-inf")):
+                self._partition_time[tp] = newest
+        return parsed
+
+    def _low_watermark(self, consumer: Any, peers: Any) -> float | None:
+        """Event time up to which every partition read (owned or peer) with data left has been read.
 
         A partition with records still ahead holds looks back to its newest event time (or entirely,
         before its first record); one read to its end does too for IDLE_AFTER_S, then it is idle.
         """
         low: float | None = None
-        assigned = consumer.assignment()
-        unknown = [tp for tp in assigned if consumer.highwater(tp) is None and tp not in self._end_offsets]
-        if unknown or time.monotonic() - self._end_offsets_at > 5.0:
-            # Partitions never fetched from (empty ones) report no highwater: ask the broker.
+        views = [(consumer, list(consumer.assignment()))]
+        if peers is not None:
+            views.append((peers, list(peers.assignment())))
+        if self._read_since_listing or time.monotonic() - self._end_offsets_at > END_OFFSETS_REFRESH_S:
+            # The broker's end offsets, listed after the newest records were read, not only the
+            # highwater of a fetch: a record appended before those (a deploy sent before later
+            # samples) then counts as unread, whichever fetch or member it is on, and a partition
+            # that has it is not taken for quiet.
+            self._read_since_listing = False
             try:
-                self._end_offsets = dict(consumer.end_offsets(list(assigned)))
+                for c, tps in views:
+                    if tps:
+                        self._end_offsets.update(c.end_offsets(tps))
                 self._end_offsets_at = time.monotonic()
             except Exception as exc:
                 self._log_error(exc)
-        for tp in assigned:
-            high = consumer.highwater(tp)
-            if high is None:
-                high = self._end_offsets.get(tp)
-            try:
-                position = consumer.position(tp, timeout_ms=0) if high is not None else None
-            except Exception:
-                position = None
-            if high is not None and position is not None and position >= high:
-                # Read to its end. Its next record may still be older than the other partitions'
-                # progress (a fast producer, a batch in flight), so it holds looks back at its
-                # newest event time until it has been quiet for IDLE_AFTER_S; then it is idle.
-                now = time.monotonic()
-                if now - self._at_end_since.setdefault(tp, now) >= IDLE_AFTER_S:
-                    continue
-            else:
-                self._at_end_since.pop(tp, None)
-            seen = self._partition_time.get(tp, float("-inf"))
-            low = seen if low is None else min(low, seen)
+        now = time.monotonic()
+        for c, tps in views:
+            for tp in tps:
+                fetched, listed = c.highwater(tp), self._end_offsets.get(tp)
+                high = listed if fetched is None else fetched if listed is None else max(fetched, listed)
+                try:
+                    position = c.position(tp, timeout_ms=0) if high is not None else None
+                except Exception:
+                    position = None
+                if high is not None and position is not None and position >= high:
+                    # Read to its end. Its next record may still be older than the other partitions'
+                    # progress (a fast producer, a batch in flight), so it holds looks back at its
+                    # newest event time until it has been quiet for IDLE_AFTER_S; then it is idle.
+                    if now - self._at_end_since.setdefault(tp, now) >= IDLE_AFTER_S:
+                        continue
+                else:
+                    self._at_end_since.pop(tp, None)
+                seen = self._partition_time.get(tp, float("-inf"))
+                low = seen if low is None else min(low, seen)
         return low
 
     def _dead_letter(self, producer: Any, msg: Any, reason: str) -> None:
@@ -270,61 +338,97 @@ class ConsumerRunner:
         ]
         producer.send(self.settings.topic_dlq, value=msg.value or b"", key=msg.key, headers=headers)
 
-    def _commit(self, consumer: Any, last_offsets: dict[Any, int]) -> None:
+    def _commit(self, consumer: Any) -> None:
+        """Commit every owned partition's position with fresh handoff metadata: those with no new
+        records too (an empty one as well), so that a later owner finds up-to-date metadata for
+        every partition it gets and does not re-read more than it must.
+
+        A partition still warming up keeps its commit: the previous owner's offset and metadata
+        stay true until this process has read past them.
+        """
         from kafka.structs import OffsetAndMetadata
 
-        if not last_offsets:
-            return
-        meta = json.dumps({"watermark": self.pipeline.engine.watermark if self.pipeline.engine.watermark > 0 else None})
-        consumer.commit({tp: OffsetAndMetadata(off + 1, meta, -1) for tp, off in last_offsets.items()})
+        engine = self.pipeline.engine
+        meta = _Handoff(engine.open_since(), engine.looked_until).encode()
+        offsets = {}
+        for tp in consumer.assignment():
+            try:
+                position = consumer.position(tp, timeout_ms=0)
+            except Exception:
+                continue
+            if position is not None and position >= self._rebuild.warm_until.get(tp, -1):
+                offsets[tp] = OffsetAndMetadata(position, meta, -1)
+        if offsets:
+            consumer.commit(offsets)
 
-    def _rewind(self, consumer: Any) -> None:
-        """Fresh engine; rewind every assigned partition to warm up the state it needs."""
+    def _rewind(self, consumer: Any, peers: Any) -> None:
+        """Fresh engine; rewind every partition read to rebuild the analyses still open.
+
+        Owned partitions are read again from ``open_since - lookback`` (the earliest open analysis's
+        baseline and earlier days) up to their committed offsets in *warm-up*; peer partitions are
+        read from the same time on. The engine is deterministic in event time, so the rebuilt
+        analyses give the verdicts an uninterrupted run gives; their looks up to the previous
+        owners' ``looked_until`` emit nothing (stored already), later ones are written (idempotent).
+        """
+        from kafka.structs import TopicPartition
+
         self._rebuild.needed = False
-        assigned = list(consumer.assignment())
-        self.pipeline.replace_engine(self._engine_factory())
+        owned = list(consumer.assignment())
+        engine = self._engine_factory()
+        self.pipeline.replace_engine(engine)
         self._partition_time = {}
-        warm_until: dict[Any, int] = {}
-        watermarks = []
+        self._at_end_since = {}
+        self._end_offsets, self._end_offsets_at = {}, 0.0
         committed: dict[Any, int] = {}
-        for tp in assigned:
+        handoffs: list[_Handoff | None] = []
+        for tp in owned:
             c = consumer.committed(tp, metadata=True)
             if c is None or c.offset is None or c.offset < 0:
                 continue
             committed[tp] = c.offset
-            try:
-                wm = json.loads(c.metadata or "{}").get("watermark")
-            except (ValueError, AttributeError):
-                wm = None
-            if wm:
-                watermarks.append(float(wm))
-        # This poll's records were dropped (they predate the rebuild): every partition is sought
-        # explicitly, the ones never committed back to their beginning.
-        fresh = [tp for tp in assigned if tp not in committed]
-        if fresh:
-            consumer.seek_to_beginning(*fresh)
-        if not committed:
-            self._rebuild.warm_until = {}
-            log.info("no committed offsets: starting from the earliest records, nothing to warm up")
-            return
-        start_ts = (max(watermarks) - self.warmup_seconds) if watermarks else None
-        targets = {}
-        if start_ts is not None and start_ts > 0:
-            found = consumer.offsets_for_times({tp: int(start_ts * 1000) for tp in assigned})
-            targets = {tp: (o.offset if o is not None else None) for tp, o in found.items()}
-        beginning = consumer.beginning_offsets(assigned)
-        for tp in assigned:
-            live_from = committed.get(tp)
-            if live_from is None:
+            handoffs.append(_Handoff.decode(c.metadata))
+        peer_tps: list[Any] = []
+        if peers is not None:
+            topics = (self.settings.topic_metrics, self.settings.topic_deploys)
+            every = {TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())}
+            peer_tps = sorted(every - set(owned), key=lambda tp: (tp.topic, tp.partition))
+            peers.assign(peer_tps)
+        known = [h for h in handoffs if h is not None]
+        # A partition no member ever committed but which holds records: the first start, or one
+        # added to the topic. (Members commit every partition they read, empty ones too.)
+        firsts, ends = consumer.beginning_offsets(owned), consumer.end_offsets(owned)
+        fresh = [tp for tp in owned if tp not in committed and firsts[tp] < ends[tp]]
+        rebuild = self._rebuild
+        if not committed or len(known) < len(handoffs) or fresh:
+            # Nothing committed yet, no handoff metadata, or a partition never read: read everything
+            # there is. Warm deploys are then analysed in full and every effect is written again
+            # (the writes are idempotent).
+            start_ts = None
+            rebuild.analyse_from = rebuild.written_until = float("-inf")
+        else:
+            rebuild.analyse_from = min(h.open_since for h in known)
+            rebuild.written_until = min(h.looked_until for h in known)
+            start_ts = rebuild.analyse_from - engine.lookback - engine.config.step
+        rebuild.warm_until = dict(committed)
+        for c, tps in ((consumer, owned), (peers, peer_tps)):
+            if not tps:
                 continue
-            start = targets.get(tp)
-            if start is None:
-                start = beginning[tp] if start_ts is None else live_from
-            start = min(start, live_from)
-            consumer.seek(tp, start)
-            warm_until[tp] = live_from
-        self._rebuild.warm_until = warm_until
-        log.info("rebuilt engine state: warming up %d partition(s) from event time %s", len(warm_until), start_ts)
+            if start_ts is None or start_ts == float("-inf"):
+                c.seek_to_beginning(*tps)
+            else:
+                found = c.offsets_for_times({tp: int(max(0.0, start_ts) * 1000) for tp in tps})
+                ends = c.end_offsets(tps)
+                for tp in tps:
+                    o = found.get(tp)
+                    # Never past an owned partition's committed offset: what follows it is not done.
+                    c.seek(tp, min(o.offset if o is not None else ends[tp], committed.get(tp, ends[tp])))
+        log.info(
+            "rebuilt engine state: %d owned and %d peer partition(s) from event time %s (%d to warm up)",
+            len(owned),
+            len(peer_tps),
+            start_ts,
+            len(committed),
+        )
 
     def _report_lag(self, consumer: Any) -> None:
         if not self.metrics:

@@ -6,8 +6,8 @@ import random
 
 from fleets import T0, deploy, in_time_order, service_samples
 
-from aiops.engine import Engine, EngineConfig
-from aiops.model import DeployKind, Effects, IncidentStatus, Record, VerdictResult
+from aiops.engine import Engine, EngineConfig, KnownDeploy
+from aiops.model import DeployEvent, DeployKind, Effects, IncidentStatus, Record, VerdictResult
 
 DEPLOY_AT = T0 + 90 * 60
 
@@ -165,3 +165,42 @@ def test_incident_stays_open_while_the_regression_lasts() -> None:
     )
     (incident,) = {i.id: i for i in out.incidents}.values()
     assert incident.status is IncidentStatus.OPEN and incident.resolved_at is None
+
+
+def test_a_rebuilt_engine_emits_only_what_the_previous_owner_had_not_stored() -> None:
+    # A consumer taking over re-reads a partition: deploys analysed again, but the looks the
+    # previous owner took (up to its looked_until) must emit nothing, and the rest exactly as before.
+    back_at = DEPLOY_AT + 50 * 60
+    samples = service_samples("api", shift_at=DEPLOY_AT, shift=0.5, minutes=300)
+    samples = [s if s.ts < back_at else s.__class__(s.service, s.metric, s.ts, s.value / 1.5) for s in samples]
+    records = in_time_order([*samples, deploy("api", DEPLOY_AT)])
+    first = Engine()
+    split = next(i for i, r in enumerate(records) if r.ts > DEPLOY_AT + 20 * 60)
+    before = first.process(records[:split])
+    assert [v.verdict for v in before.verdicts] == [VerdictResult.FAIL]  # decided before the handoff
+    stored_until = first.looked_until
+    assert first.open_since() == DEPLOY_AT  # its incident is still watched for recovery
+
+    rebuilt = Engine()
+    replayed = [
+        KnownDeploy(r, analyse=True, written_until=stored_until) if isinstance(r, DeployEvent) else r for r in records
+    ]
+    again = rebuilt.process(replayed)
+    after = first.process(records[split:])
+    assert not again.verdicts and not again.deploys  # stored already
+    assert [(i.id, i.status) for i in again.incidents] == [(i.id, i.status) for i in after.incidents]
+    assert [i.status for i in after.incidents] == [IncidentStatus.RESOLVED]
+
+
+def test_a_deploy_known_only_by_its_time_takes_its_service_out_of_the_control_group() -> None:
+    problem = DEPLOY_AT + 120
+    records: list[Record | KnownDeploy] = [deploy("api", DEPLOY_AT)]
+    for i, svc in enumerate(["api", "web", "db", "auth"]):
+        records += service_samples(svc, shift_at=problem, shift=0.6, seed=i)
+    # web, db and auth deployed too (analysed by another process): no control group is left, so
+    # the fleet-wide move is now blamed on api's deploy, as a replay with those deploys would.
+    others = [KnownDeploy(deploy(svc, DEPLOY_AT - 60)) for svc in ("web", "db", "auth")]
+    out = run(in_time_order(records + others))  # type: ignore[arg-type]
+    assert [v.deployment_id for v in out.verdicts] == ["api-v2"]  # the others are not analysed here
+    assert out.verdicts[0].verdict is VerdictResult.FAIL
+    assert not out.verdicts[0].fleet_wide

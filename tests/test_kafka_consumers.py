@@ -40,8 +40,10 @@ def topics_env(bootstrap: str, db: str, **extra: str) -> dict[str, str]:
     }
 
 
-def fleet_events(seed: int, services: int = 6, hours: float = 6) -> list[dict[str, Any]]:
-    spec = FleetSpec(services=services, hours=hours, deploys_per_service=2, fleet_incidents=0, warmup_hours=2)
+def fleet_events(seed: int, services: int = 6, hours: float = 6, fleet_incidents: int = 0) -> list[dict[str, Any]]:
+    spec = FleetSpec(
+        services=services, hours=hours, deploys_per_service=2, fleet_incidents=fleet_incidents, warmup_hours=2
+    )
     return [e for e in simulate_fleet(spec, seed).events if "_raw" not in e]
 
 
@@ -63,10 +65,16 @@ def replay(events: list[dict[str, Any]], tmp: Path, env: dict[str, str]) -> dict
         for x in lines
         if x["kind"] == "verdict" and "input ended" not in x["reason"] and "not complete" not in x["reason"]
     ]
+    incidents = {x["id"]: x for x in lines if x["kind"] == "incident"}  # the last state of each
     return {
-        "verdicts": {x["deployment_id"]: (x["verdict"], x["decided_at"]) for x in complete},
-        "incidents": sorted((x["id"], x["deployment_id"]) for x in lines if x["kind"] == "incident"),
+        "verdicts": {x["deployment_id"]: {k: v for k, v in x.items() if k != "kind"} for x in complete},
+        "incidents": sorted(_incident_key(x) for x in incidents.values()),
     }
+
+
+def _incident_key(x: dict[str, Any]) -> tuple[Any, ...]:
+    """What must match between stored and replayed incidents: which, blamed on what, with what evidence."""
+    return (x["id"], x["deployment_id"], x["opened_at"], tuple(x["metrics"]), json.dumps(x["evidence"]))
 
 
 def consume(env: dict[str, str], tmp: Path, name: str) -> subprocess.Popen[str]:
@@ -89,22 +97,32 @@ def stored(db: str) -> dict[str, Any]:
             page = store.list_deployments(limit=1000, cursor=cursor)
             for row in page.items:
                 if row.verdict is not None:
-                    verdicts[row.deploy.id] = (row.verdict.verdict.value, row.verdict.decided_at)
+                    verdicts[row.deploy.id] = json.loads(json.dumps(row.verdict.to_dict()))
             cursor = page.next_cursor
             if cursor is None:
                 break
-        incidents = sorted((i.id, i.deployment_id) for i in store.list_incidents(IncidentFilter(), limit=1000).items)
+        incidents = sorted(
+            _incident_key(json.loads(json.dumps(i.to_dict())))
+            for i in store.list_incidents(IncidentFilter(), limit=1000).items
+        )
         return {"verdicts": verdicts, "incidents": incidents}
     finally:
         store.close()
 
 
-def wait_until_equal(db: str, expected: dict[str, Any], timeout: float) -> dict[str, Any]:
+def wait_until_equal(db: str, expected: dict[str, Any], timeout: float, settle: float = 15.0) -> dict[str, Any]:
+    """Until the store equals ``expected``, or holds a verdict for each expected deploy and has not
+    changed for ``settle`` seconds (then it is not going to become equal), or the time is up."""
     deadline = time.monotonic() + timeout
     got: dict[str, Any] = {}
+    same_since = time.monotonic()
     while time.monotonic() < deadline:
-        got = stored(db)
+        previous, got = got, stored(db)
         if got == expected:
+            return got
+        if got != previous:
+            same_since = time.monotonic()
+        elif set(got["verdicts"]) >= set(expected["verdicts"]) and time.monotonic() - same_since > settle:
             return got
         time.sleep(1.0)
     return got
@@ -136,12 +154,12 @@ def test_one_consumer_gives_the_replay_verdicts(kafka_bootstrap: str, tmp_path: 
     assert proc.returncode == 0  # SIGTERM: finished the batch, committed, left the group
 
 
-def test_two_consumers_survive_sigkill_with_exactly_one_verdict_each(kafka_bootstrap: str, tmp_path: Path) -> None:
-    # Several processes share PostgreSQL. The peer control is per process (docs/kafka.md), so this
-    # test judges each service on its own data, as replay then does too.
+def two_consumers_with_a_sigkill(kafka_bootstrap: str, tmp_path: Path, **extra_env: str) -> dict[str, Any]:
+    # Several processes share PostgreSQL. Each reads the partitions it does not own too (the peer
+    # view), so its control group is the whole fleet and a fleet-wide problem is seen as one.
     db = _fresh_postgres(need_env("AIOPS_TEST_POSTGRES"))
-    env = topics_env(kafka_bootstrap, db, AIOPS_FLEET_CONTROL="off", AIOPS_MULTIVARIATE="off")
-    events = fleet_events(seed=5, services=8, hours=8)
+    env = topics_env(kafka_bootstrap, db, **extra_env)
+    events = fleet_events(seed=5, services=8, hours=8, fleet_incidents=1)
     expected = replay(events, tmp_path, env)
     settings = Settings.from_env(env)
     first, second = consume(env, tmp_path, "a"), consume(env, tmp_path, "b")
@@ -160,9 +178,24 @@ def test_two_consumers_survive_sigkill_with_exactly_one_verdict_each(kafka_boots
         got = wait_until_equal(db, expected, timeout=150)
     finally:
         stop(first, second)
-    assert got["verdicts"] == expected["verdicts"]
+    return {"got": got, "expected": expected}
+
+
+def test_two_consumers_survive_sigkill_with_the_replay_verdicts(kafka_bootstrap: str, tmp_path: Path) -> None:
+    run = two_consumers_with_a_sigkill(kafka_bootstrap, tmp_path)
+    got, expected = run["got"], run["expected"]
+    assert any(i[1] is None for i in expected["incidents"]), "the data should hold a fleet-wide incident"
+    assert set(got["verdicts"]) == set(expected["verdicts"])  # exactly one verdict per deploy
+    for dep_id, verdict in expected["verdicts"].items():
+        assert got["verdicts"][dep_id] == verdict, dep_id  # same result, score, time and evidence
     assert got["incidents"] == expected["incidents"]
-    assert len({i for i, _ in got["incidents"]}) == len(got["incidents"])
+    assert len({i[0] for i in got["incidents"]}) == len(got["incidents"])
+
+
+def test_without_the_peer_view_two_consumers_differ_from_replay(kafka_bootstrap: str, tmp_path: Path) -> None:
+    # The control for the test above: each process seeing only its own services judges differently.
+    run = two_consumers_with_a_sigkill(kafka_bootstrap, tmp_path, AIOPS_PEER_VIEW="off")
+    assert run["got"] != run["expected"]
 
 
 def test_broker_outage_is_survived(kafka_bootstrap: str, tmp_path: Path) -> None:
