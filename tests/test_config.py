@@ -39,6 +39,7 @@ def test_tokens_from_variable_and_file(tmp_path: Path) -> None:
         ({"AIOPS_BASELINE_WINDOW_S": "-5"}, "AIOPS_BASELINE_WINDOW_S"),
         ({"AIOPS_METRIC_DIRECTIONS": "latency=sideways"}, "AIOPS_METRIC_DIRECTIONS"),
         ({"AIOPS_FLEET_CONTROL": "maybe"}, "AIOPS_FLEET_CONTROL"),
+        ({"AIOPS_PEER_VIEW": "sometimes"}, "AIOPS_PEER_VIEW"),
         ({"AIOPS_CONFIG": "/nonexistent/aiops.env"}, "AIOPS_CONFIG"),
     ],
 )
@@ -59,10 +60,12 @@ def test_directions_security_and_switches() -> None:
         {
             "AIOPS_METRIC_DIRECTIONS": "queue_depth=down, cache=up",
             "AIOPS_FLEET_CONTROL": "off",
+            "AIOPS_PEER_VIEW": "off",
             "AIOPS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
             "AIOPS_KAFKA_SASL_MECHANISM": "PLAIN",
         }
     )
     assert s.engine.directions == {"queue_depth": Direction.DOWN_IS_WORSE, "cache": Direction.UP_IS_WORSE}
-    assert not s.engine.fleet_check
+    assert not s.engine.fleet_check and not s.peer_view
+    assert Settings.from_env({}).peer_view
     assert s.kafka_security == {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN"}
