@@ -60,6 +60,9 @@ class EngineConfig:
     fleet_check: bool = True
     multivariate: bool = True  # isolation forest over a service's metrics together, at the final look
     recovery_horizon: float = 6 * 3600.0  # how long an incident is watched for its metrics to come back
+    # How often a watched incident is checked: an auto-resolve a few minutes late costs nobody
+    # anything, and each check judges every failed metric against the fleet again.
+    recovery_step: float = 300.0
     directions: dict[str, Direction] = field(default_factory=dict)
 
     @property
@@ -271,7 +274,7 @@ class Engine:
             heapq.heappush(due, (analysis.next_check, dep_id))
 
     def _run_recovery(self, effects: Effects, horizon: float) -> None:
-        """Resolve deploy-blamed incidents whose metrics came back (checked every step, event time)."""
+        """Resolve deploy-blamed incidents whose metrics came back (checked every recovery_step, event time)."""
         heap = self._recovery
         while heap and heap[0][0] <= horizon:
             at, incident_id = heapq.heappop(heap)
@@ -285,8 +288,8 @@ class Engine:
                 if at > written_until:
                     effects.incidents.extend(resolved)
                 del self._watch[incident_id]
-            elif at + self.config.step <= until:
-                heapq.heappush(heap, (at + self.config.step, incident_id))
+            elif at + self.config.recovery_step <= until:
+                heapq.heappush(heap, (at + self.config.recovery_step, incident_id))
             else:
                 del self._watch[incident_id]
 
@@ -396,7 +399,7 @@ class Engine:
             )
             decided = verdict.decided_at if verdict.decided_at is not None else d.ts
             self._watch[incident.id] = (d, incident.metrics, decided + self.config.recovery_horizon, written_until)
-            heapq.heappush(self._recovery, (decided + self.config.step, incident.id))
+            heapq.heappush(self._recovery, (decided + self.config.recovery_step, incident.id))
         elif d.kind is DeployKind.ROLLBACK and verdict.verdict is VerdictResult.PASS:
             effects.incidents.extend(self.incidents.resolve_by_rollback(d, verdict))
 

@@ -41,6 +41,7 @@ log = logging.getLogger("aiops.consumers")
 MAX_POLL_RECORDS = 5000
 IDLE_AFTER_S = 5.0
 END_OFFSETS_REFRESH_S = 1.0
+LISTING_INTERVAL_S = 0.25
 CALIBRATION_REFRESH_S = 60.0
 HEADER_PREFIX = "aiops."
 
@@ -127,6 +128,7 @@ class ConsumerRunner:
         self._end_offsets: dict[Any, int] = {}
         self._end_offsets_at = 0.0
         self._read_since_listing = False
+        self._lister: Any = None
         self._calibrated_at = float("-inf")
         self._at_end_since: dict[Any, float] = {}  # partition -> when it was first seen read to its end
         self._last_error_log = 0.0
@@ -170,6 +172,17 @@ class ConsumerRunner:
             **kafka_client_options(self.settings),
         )
 
+    def _lister_consumer(self) -> Any:
+        """Lists end offsets only: no group, no assignment, never fetches."""
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=f"aiops-offsets-{threading.get_ident()}",
+            **kafka_client_options(self.settings),
+        )
+
     def _producer(self) -> Any:
         from kafka import KafkaProducer
 
@@ -178,6 +191,7 @@ class ConsumerRunner:
     def run(self) -> None:
         consumer = self._consumer()
         peers = self._peer_consumer() if self.peer_view else None
+        self._lister = self._lister_consumer()
         producer = self._producer()
         try:
             while not self._stop.is_set():
@@ -191,6 +205,8 @@ class ConsumerRunner:
                 consumer.close(autocommit=False)  # leaves the group so partitions move at once
                 if peers is not None:
                     peers.close(autocommit=False)
+                if self._lister is not None:
+                    self._lister.close(autocommit=False)
             except Exception as exc:
                 log.warning("closing consumer: %s", exc)
             producer.close(timeout=5)
@@ -290,23 +306,40 @@ class ConsumerRunner:
         A partition with records still ahead holds looks back to its newest event time (or entirely,
         before its first record); one read to its end does too for IDLE_AFTER_S, then it is idle.
         """
-        low: float | None = None
         views = [(consumer, list(consumer.assignment()))]
         if peers is not None:
             views.append((peers, list(peers.assignment())))
-        if self._read_since_listing or time.monotonic() - self._end_offsets_at > END_OFFSETS_REFRESH_S:
-            # The broker's end offsets, listed after the newest records were read, not only the
-            # highwater of a fetch: a record appended before those (a deploy sent before later
-            # samples) then counts as unread, whichever fetch or member it is on, and a partition
-            # that has it is not taken for quiet.
-            self._read_since_listing = False
-            try:
-                for c, tps in views:
-                    if tps:
-                        self._end_offsets.update(c.end_offsets(tps))
-                self._end_offsets_at = time.monotonic()
-            except Exception as exc:
-                self._log_error(exc)
+        if time.monotonic() - self._end_offsets_at > END_OFFSETS_REFRESH_S:
+            self._list_end_offsets(views)
+        low, quiet = self._low_over(views)
+        if quiet and self._read_since_listing:
+            # A partition would count as idle, but on end offsets listed before the newest records
+            # were read. Only the broker's end offsets listed *after* them show a record appended
+            # before those (a deploy sent before later samples), whichever fetch or member it is
+            # on: list again (at most every LISTING_INTERVAL_S; until then, the partition holds).
+            if time.monotonic() - self._end_offsets_at >= LISTING_INTERVAL_S:
+                self._list_end_offsets(views)
+                low, quiet = self._low_over(views)
+            else:
+                low, _ = self._low_over(views, hold_quiet=True)
+        return low
+
+    def _list_end_offsets(self, views: list[tuple[Any, list[Any]]]) -> None:
+        self._read_since_listing = False
+        try:
+            every = [tp for _, tps in views for tp in tps]
+            if every:
+                # On a connection of its own: behind a reading consumer's in-flight fetch, a
+                # listing waits tens of milliseconds.
+                self._end_offsets.update((self._lister or views[0][0]).end_offsets(every))
+            self._end_offsets_at = time.monotonic()
+        except Exception as exc:
+            self._log_error(exc)
+
+    def _low_over(self, views: list[tuple[Any, list[Any]]], hold_quiet: bool = False) -> tuple[float | None, bool]:
+        """(low watermark, whether some partition was left out as quiet)."""
+        low: float | None = None
+        quiet = False
         now = time.monotonic()
         for c, tps in views:
             for tp in tps:
@@ -320,13 +353,14 @@ class ConsumerRunner:
                     # Read to its end. Its next record may still be older than the other partitions'
                     # progress (a fast producer, a batch in flight), so it holds looks back at its
                     # newest event time until it has been quiet for IDLE_AFTER_S; then it is idle.
-                    if now - self._at_end_since.setdefault(tp, now) >= IDLE_AFTER_S:
+                    if now - self._at_end_since.setdefault(tp, now) >= IDLE_AFTER_S and not hold_quiet:
+                        quiet = True
                         continue
                 else:
                     self._at_end_since.pop(tp, None)
                 seen = self._partition_time.get(tp, float("-inf"))
                 low = seen if low is None else min(low, seen)
-        return low
+        return low, quiet
 
     def _dead_letter(self, producer: Any, msg: Any, reason: str) -> None:
         """The original bytes, untouched, with headers saying why and where they came from."""
