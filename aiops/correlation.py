@@ -13,9 +13,8 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from aiops.detectors.base import JudgeInput
+from aiops.detectors.stats import median
 from aiops.model import (
     DeployEvent,
     Direction,
@@ -64,7 +63,7 @@ class FleetCheck:
             level, n = engine.window_median(peer, metric, deploy_ts if since is None else since, at)
             if n >= 3:
                 changes.append(level / before - 1.0)
-        return float(np.median(changes)) if len(changes) >= MIN_CONTROL_PEERS else None
+        return median(changes) if len(changes) >= MIN_CONTROL_PEERS else None
 
     def _baseline_level(self, peer: str, metric: str, deploy_ts: float) -> float | None:
         """Median of a peer's baseline before ``deploy_ts``: the same at every look, so kept."""

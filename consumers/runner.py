@@ -33,7 +33,7 @@ from aiops.config import Settings
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import MetricSample, Record
-from aiops.parsing import parse_payload
+from aiops.parsing import clean_native_sample, parse_payload
 from aiops.service import Pipeline
 
 log = logging.getLogger("aiops.consumers")
@@ -238,10 +238,23 @@ class ConsumerRunner:
         records: list[Record | KnownDeploy] = []
         live = rejected = skipped = 0
         rebuild = self._rebuild
+        max_bytes = self.settings.max_record_bytes
         for tp, messages in polled.items():
             warm_until = rebuild.warm_until.get(tp, -1)
+            newest = self._partition_time.get(tp, float("-inf"))
             for msg in messages:
+                # The common case (one clean native sample) in one call; anything else gets the
+                # full parser, its other shapes and its field-naming rejections.
+                sample = clean_native_sample(msg.value or b"", max_bytes)
+                if sample is not None:
+                    records.append(sample)
+                    if sample.ts > newest:
+                        newest = sample.ts
+                    if msg.offset >= warm_until:
+                        live += 1
+                    continue
                 parsed = self._parse(tp, msg)
+                newest = max(newest, self._partition_time.get(tp, newest))
                 if msg.offset < warm_until:
                     # Read again after a handoff: the previous owner stored what these records did
                     # up to its last commit, so deploys decided before then are only noted.
@@ -260,12 +273,24 @@ class ConsumerRunner:
                     for r in parsed.rejections:
                         reason = r.reason if len(parsed.rejections) == 1 and r.index == 0 else f"[{r.index}] {r.reason}"
                         self._dead_letter(producer, msg, reason)
+            self._partition_time[tp] = newest
         for tp, messages in peer_polled.items():
             # Another member's partitions: their samples are this process's control group; their
             # deploys only say which services are no control. Their owner stores and commits them.
+            newest = self._partition_time.get(tp, float("-inf"))
             for msg in messages:
+                sample = clean_native_sample(msg.value or b"", max_bytes)
+                if sample is not None:
+                    records.append(sample)
+                    if sample.ts > newest:
+                        newest = sample.ts
+                    continue
                 parsed = self._parse(tp, msg)
+                newest = max(newest, self._partition_time.get(tp, newest))
                 records.extend(r if type(r) is MetricSample else KnownDeploy(r) for r in parsed.records)  # type: ignore[arg-type]
+            self._partition_time[tp] = newest
+        if polled or peer_polled:
+            self._read_since_listing = True
         # One pass in event time over every partition read (each is in order, the batch as a whole
         # not), so a look sees every record at or before its checkpoint, as a replay would.
         records.sort(key=lambda r: r.ts)
@@ -290,7 +315,6 @@ class ConsumerRunner:
         )
 
     def _parse(self, tp: Any, msg: Any) -> Any:
-        self._read_since_listing = True
         parsed = parse_payload(
             msg.value or b"", service_labels=self.settings.service_labels, max_bytes=self.settings.max_record_bytes
         )

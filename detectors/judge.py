@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aiops.detectors.base import DetectorParams, FloatArray, JudgeInput
-from aiops.detectors.stats import Alternative, hodges_lehmann, mann_whitney_p, robust_center_scale
+from aiops.detectors.stats import Alternative, hodges_lehmann, mann_whitney_p, median, robust_center_scale
 from aiops.model import Direction, MetricVerdict, VerdictResult
 
 
@@ -87,7 +87,7 @@ class BeforeAfterJudge:
                 outcome = o
                 outcome.label = label
         assert outcome is not None
-        current_level = float(np.median(cur))
+        current_level = median(cur)
         if outcome.failed:
             verdict = VerdictResult.FAIL
             reason = (
@@ -177,7 +177,7 @@ def _deseasonalise(
     usable = [(b, c) for b, c in seasonal if len(b) >= 3 and len(c) >= 3]
     if not usable:
         return base, cur
-    typical_rise = float(np.median([np.median(c) - np.median(b) for b, c in usable]))
+    typical_rise = median([median(c) - median(b) for b, c in usable])
     return base, cur - typical_rise
 
 
@@ -185,8 +185,8 @@ def _onset(data: JudgeInput) -> float | None:
     """The first post-deploy time from which the metric stays on the worse side of the baseline."""
     if len(data.current) == 0:
         return None
-    median = float(np.median(data.baseline))
-    worse = data.current > median if data.direction is not Direction.DOWN_IS_WORSE else data.current < median
+    level = median(data.baseline)
+    worse = data.current > level if data.direction is not Direction.DOWN_IS_WORSE else data.current < level
     # Walk back from the end while the samples stay worse: the start of that run is the onset.
     idx = len(worse)
     while idx > 0 and worse[idx - 1]:

@@ -27,13 +27,28 @@ Alternative = Literal["greater", "less", "two-sided"]
 MAD_TO_SIGMA = 1.4826
 
 
+def median(values: FloatArray | list[float]) -> float:
+    """The same number as ``np.median`` for NaN-free data, at a fraction of its cost on the short
+    windows the judges see (``np.median`` spends most of its time in argument handling).
+
+    >>> median(np.array([3.0, 1.0, 2.0, 10.0])), float(np.median([3.0, 1.0, 2.0, 10.0]))
+    (2.5, 2.5)
+    """
+    ordered = np.sort(np.asarray(values, dtype=np.float64), axis=None)
+    n = ordered.size
+    if n == 0:
+        return float("nan")
+    mid = n // 2
+    return float(ordered[mid]) if n % 2 else float((ordered[mid - 1] + ordered[mid]) / 2.0)
+
+
 def robust_center_scale(values: FloatArray) -> tuple[float, float]:
     """Median and MAD-based sigma, floored so a flat series does not divide by zero."""
-    median = float(np.median(values))
-    sigma = MAD_TO_SIGMA * float(np.median(np.abs(values - median)))
+    center = median(values)
+    sigma = MAD_TO_SIGMA * median(np.abs(values - center))
     # A flat baseline (MAD 0) still has a scale: 1 % of its level, or its standard deviation.
-    floor = max(0.01 * abs(median), float(np.std(values)) * 0.5, 1e-9)
-    return median, max(sigma, floor)
+    floor = max(0.01 * abs(center), float(np.std(values)) * 0.5, 1e-9)
+    return center, max(sigma, floor)
 
 
 def mann_whitney_p(x: FloatArray, y: FloatArray, alternative: Alternative) -> float:
@@ -45,8 +60,11 @@ def mann_whitney_p(x: FloatArray, y: FloatArray, alternative: Alternative) -> fl
     order = np.argsort(combined, kind="mergesort")
     sorted_vals = combined[order]
     # Average ranks for ties: rank of each unique value = mean of its positions.
-    uniq_start = np.flatnonzero(np.r_[True, sorted_vals[1:] != sorted_vals[:-1]])
-    counts = np.diff(np.r_[uniq_start, len(sorted_vals)])
+    is_start = np.empty(len(sorted_vals), dtype=bool)
+    is_start[0] = True
+    np.not_equal(sorted_vals[1:], sorted_vals[:-1], out=is_start[1:])
+    uniq_start = np.flatnonzero(is_start)
+    counts = np.diff(uniq_start, append=len(sorted_vals))
     avg_rank = uniq_start + (counts + 1) / 2.0
     ranks = np.empty(len(combined))
     ranks[order] = np.repeat(avg_rank, counts)

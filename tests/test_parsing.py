@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiops.model import DeployEvent, DeployKind, MetricSample
-from aiops.parsing import parse_ndjson, parse_payload, parse_value
+from aiops.parsing import clean_native_sample, parse_ndjson, parse_payload, parse_value
 
 
 def one(payload: object) -> MetricSample | DeployEvent:
@@ -311,3 +311,21 @@ def test_no_bytes_make_the_parser_raise(raw: bytes) -> None:
 def test_valid_native_metrics_round_trip(service: str, ts: float, value: float) -> None:
     s = one({"service": service, "metric": "m", "ts": ts, "value": value})
     assert (s.service, s.ts, s.value) == (service.strip(), ts, value)  # type: ignore[union-attr]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.dictionaries(field_names, json_values, max_size=8).map(lambda o: json.dumps(o).encode()),
+        st.fixed_dictionaries(
+            {"service": st.text(max_size=12), "metric": st.text(max_size=12), "ts": json_values, "value": json_values}
+        ).map(lambda o: json.dumps(o).encode()),
+        st.binary(max_size=120),
+    )
+)
+def test_the_consumers_fast_path_agrees_with_the_full_parser(raw: bytes) -> None:
+    # The fast path may decline anything, but what it accepts the full parser accepts identically.
+    fast = clean_native_sample(raw)
+    if fast is not None:
+        full = parse_payload(raw)
+        assert full.records == [fast] and not full.rejections and not full.skipped
