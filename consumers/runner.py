@@ -148,6 +148,9 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             partition_assignment_strategy=(RangePartitionAssignor,),
             max_poll_records=MAX_POLL_RECORDS,
+            # Catching up on lag: fewer, larger fetches. Memory stays bounded by fetch_max_bytes.
+            max_partition_fetch_bytes=8 << 20,
+            fetch_max_bytes=48 << 20,
             max_poll_interval_ms=300_000,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
@@ -201,6 +204,11 @@ class ConsumerRunner:
                     self._log_error(exc)
                     self._stop.wait(2.0)
         finally:
+            try:
+                if not self._rebuild.needed:
+                    self._commit(consumer, sync=True)
+            except Exception as exc:
+                log.warning("last commit: %s", exc)
             try:
                 consumer.close(autocommit=False)  # leaves the group so partitions move at once
                 if peers is not None:
@@ -396,7 +404,7 @@ class ConsumerRunner:
         ]
         producer.send(self.settings.topic_dlq, value=msg.value or b"", key=msg.key, headers=headers)
 
-    def _commit(self, consumer: Any) -> None:
+    def _commit(self, consumer: Any, sync: bool = False) -> None:
         """Commit every owned partition's position with fresh handoff metadata: those with no new
         records too (an empty one as well), so that a later owner finds up-to-date metadata for
         every partition it gets and does not re-read more than it must.
@@ -416,8 +424,19 @@ class ConsumerRunner:
                 continue
             if position is not None and position >= self._rebuild.warm_until.get(tp, -1):
                 offsets[tp] = OffsetAndMetadata(position, meta, -1)
-        if offsets:
+        if not offsets:
+            return
+        if sync:
             consumer.commit(offsets)
+        else:
+            # The store write is done: the commit may travel while the next batch is processed.
+            # A lost one is covered by the next (same partitions, later offsets), and the last
+            # commit before leaving is synchronous.
+            consumer.commit_async(offsets, callback=self._committed)
+
+    def _committed(self, offsets: Any, response: Any) -> None:
+        if isinstance(response, Exception):
+            self._log_error(response)
 
     def _rewind(self, consumer: Any, peers: Any) -> None:
         """Fresh engine; rewind every partition read to rebuild the analyses still open.
