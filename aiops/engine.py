@@ -143,33 +143,40 @@ class Engine:
         """
         effects = Effects()
         lateness = self.config.lateness
-        due, recovery = self._due, self._recovery
         limit = float("inf") if self.horizon_limit is None else self.horizon_limit
         # Progress through *this* input: a look must not run ahead of records still to come in it
         # (a consumer's batch holds a partition it has read to the end, in event-time order).
         progress = float("-inf")
+        next_look = self._next_look()
+        series_of = self._series
         for record in records:
             kind = type(record)
             if kind is MetricSample:
-                self._add_sample(record)  # type: ignore[arg-type]
-            elif kind is KnownDeploy:
-                known: KnownDeploy = record  # type: ignore[assignment]
-                self._add_deploy(known.deploy, effects, known.analyse, known.written_until)
+                # The hot path (nearly every record): an append to a known series, inlined.
+                sample: MetricSample = record  # type: ignore[assignment]
+                ts = sample.ts
+                series = series_of.get((sample.service, sample.metric))
+                if series is None:
+                    self._add_sample(sample)
+                else:
+                    series.add(ts, sample.value)
+                    if ts > self.watermark:
+                        self.watermark = ts
             else:
-                self._add_deploy(record, effects)  # type: ignore[arg-type]
-            if record.ts > progress:
-                progress = record.ts
-            # The next look, of an open analysis or of an incident watched for recovery.
-            if due:
-                nxt = due[0][0] if not recovery or due[0][0] <= recovery[0][0] else recovery[0][0]
-            elif recovery:
-                nxt = recovery[0][0]
-            else:
-                continue
-            if nxt + lateness <= progress:
+                if kind is KnownDeploy:
+                    known: KnownDeploy = record  # type: ignore[assignment]
+                    self._add_deploy(known.deploy, effects, known.analyse, known.written_until)
+                else:
+                    self._add_deploy(record, effects)  # type: ignore[arg-type]
+                ts = record.ts
+                next_look = self._next_look()
+            if ts > progress:
+                progress = ts
+            if next_look + lateness <= progress:
                 horizon = min(progress, limit)
-                if nxt + lateness <= horizon:
+                if next_look + lateness <= horizon:
                     self._run_due(effects, horizon - lateness)
+                    next_look = self._next_look()
         # Every look up to here is taken (the loop ran each one that came due within this input).
         looked = min(progress, limit) - lateness
         if looked > self.looked_until:
@@ -177,6 +184,13 @@ class Engine:
         if self.watermark - self._trimmed_at > 3600:
             self._trim()
         return effects
+
+    def _next_look(self) -> float:
+        """Checkpoint of the next look: of an open analysis or of an incident watched for recovery."""
+        due, recovery = self._due, self._recovery
+        if due and recovery:
+            return min(due[0][0], recovery[0][0])
+        return due[0][0] if due else recovery[0][0] if recovery else float("inf")
 
     def advance(self) -> Effects:
         """Take the looks that became due without a new record (the horizon limit moved)."""
