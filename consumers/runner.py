@@ -42,6 +42,7 @@ MAX_POLL_RECORDS = 5000
 IDLE_AFTER_S = 5.0
 END_OFFSETS_REFRESH_S = 1.0
 LISTING_INTERVAL_S = 0.25
+_NEVER_LIVE = 1 << 62  # a warm-up boundary no offset reaches: every message read for state only
 CALIBRATION_REFRESH_S = 60.0
 HEADER_PREFIX = "aiops."
 
@@ -246,59 +247,16 @@ class ConsumerRunner:
         records: list[Record | KnownDeploy] = []
         live = rejected = skipped = 0
         rebuild = self._rebuild
-        max_bytes = self.settings.max_record_bytes
         for tp, messages in polled.items():
-            warm_until = rebuild.warm_until.get(tp, -1)
-            newest = self._partition_time.get(tp, float("-inf"))
-            for msg in messages:
-                # The common case (one clean native sample) in one call; anything else gets the
-                # full parser, its other shapes and its field-naming rejections.
-                sample = clean_native_sample(msg.value or b"", max_bytes)
-                if sample is not None:
-                    records.append(sample)
-                    if sample.ts > newest:
-                        newest = sample.ts
-                    if msg.offset >= warm_until:
-                        live += 1
-                    continue
-                parsed = self._parse(tp, msg)
-                newest = max(newest, self._partition_time.get(tp, newest))
-                if msg.offset < warm_until:
-                    # Read again after a handoff: the previous owner stored what these records did
-                    # up to its last commit, so deploys decided before then are only noted.
-                    records.extend(
-                        r
-                        if type(r) is MetricSample
-                        else KnownDeploy(r, r.ts >= rebuild.analyse_from, rebuild.written_until)  # type: ignore[arg-type]
-                        for r in parsed.records
-                    )
-                    continue
-                records.extend(parsed.records)
-                live += len(parsed.records)
-                skipped += parsed.skipped
-                if parsed.rejections:
-                    rejected += len(parsed.rejections)
-                    for r in parsed.rejections:
-                        reason = r.reason if len(parsed.rejections) == 1 and r.index == 0 else f"[{r.index}] {r.reason}"
-                        self._dead_letter(producer, msg, reason)
-            self._partition_time[tp] = newest
+            n_live, n_rejected, n_skipped = self._read(
+                tp, messages, records, producer, rebuild.warm_until.get(tp, -1), rebuild.analyse_from
+            )
+            live, rejected, skipped = live + n_live, rejected + n_rejected, skipped + n_skipped
         for tp, messages in peer_polled.items():
             # Another member's partitions: their samples are this process's control group; their
             # deploys only say which services are no control. Their owner stores and commits them.
-            newest = self._partition_time.get(tp, float("-inf"))
-            for msg in messages:
-                sample = clean_native_sample(msg.value or b"", max_bytes)
-                if sample is not None:
-                    records.append(sample)
-                    if sample.ts > newest:
-                        newest = sample.ts
-                    continue
-                parsed = self._parse(tp, msg)
-                newest = max(newest, self._partition_time.get(tp, newest))
-                records.extend(r if type(r) is MetricSample else KnownDeploy(r) for r in parsed.records)  # type: ignore[arg-type]
-            self._partition_time[tp] = newest
-        if polled or peer_polled:
-            self._read_since_listing = True
+            self._read(tp, messages, records, producer, warm_until=_NEVER_LIVE, analyse_from=float("inf"))
+        self._read_since_listing = True
         # One pass in event time over every partition read (each is in order, the batch as a whole
         # not), so a look sees every record at or before its checkpoint, as a replay would.
         records.sort(key=lambda r: r.ts)
@@ -322,15 +280,56 @@ class ConsumerRunner:
             len(result.effects.verdicts),
         )
 
-    def _parse(self, tp: Any, msg: Any) -> Any:
-        parsed = parse_payload(
-            msg.value or b"", service_labels=self.settings.service_labels, max_bytes=self.settings.max_record_bytes
-        )
-        if parsed.records:
-            newest = max(r.ts for r in parsed.records)
-            if newest > self._partition_time.get(tp, float("-inf")):
-                self._partition_time[tp] = newest
-        return parsed
+    def _read(
+        self,
+        tp: Any,
+        messages: list[Any],
+        records: list[Record | KnownDeploy],
+        producer: Any,
+        warm_until: int,
+        analyse_from: float,
+    ) -> tuple[int, int, int]:
+        """Decode one partition's messages into ``records``; (live records, rejected, skipped).
+
+        Messages before ``warm_until`` are read again after a handoff (or, for a peer partition,
+        always): the previous owner stored what they did up to its last commit, so their deploys
+        from before ``analyse_from`` are only noted, and their bad records are not dead-lettered again.
+        """
+        settings = self.settings
+        rebuild = self._rebuild
+        live = rejected = skipped = 0
+        newest = self._partition_time.get(tp, float("-inf"))
+        for msg in messages:
+            # The common case (one clean native sample) in one call; anything else gets the full
+            # parser, its other shapes and its field-naming rejections.
+            sample = clean_native_sample(msg.value or b"", settings.max_record_bytes)
+            if sample is not None:
+                records.append(sample)
+                if sample.ts > newest:
+                    newest = sample.ts
+                if msg.offset >= warm_until:
+                    live += 1
+                continue
+            parsed = parse_payload(
+                msg.value or b"", service_labels=settings.service_labels, max_bytes=settings.max_record_bytes
+            )
+            for record in parsed.records:
+                newest = max(newest, record.ts)
+            if msg.offset < warm_until:
+                records.extend(
+                    r if type(r) is MetricSample else KnownDeploy(r, r.ts >= analyse_from, rebuild.written_until)  # type: ignore[arg-type]
+                    for r in parsed.records
+                )
+                continue
+            records.extend(parsed.records)
+            live += len(parsed.records)
+            skipped += parsed.skipped
+            rejected += len(parsed.rejections)
+            for bad in parsed.rejections:
+                reason = bad.reason if len(parsed.rejections) == 1 and bad.index == 0 else f"[{bad.index}] {bad.reason}"
+                self._dead_letter(producer, msg, reason)
+        self._partition_time[tp] = newest
+        return live, rejected, skipped
 
     def _low_watermark(self, consumer: Any, peers: Any) -> float | None:
         """Event time up to which every partition read (owned or peer) with data left has been read.
