@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiops.detectors.base import JudgeInput
 from aiops.detectors.stats import median
+from aiops.history import MovingWindow
 from aiops.model import (
     DeployEvent,
     Direction,
@@ -35,6 +36,8 @@ PEER_ALPHA = 0.01
 # a shared drift (traffic, time of day) that the control adjustment takes out without alarm.
 FLEET_INCIDENT_CHANGE = 0.2
 MIN_CONTROL_PEERS = 2
+# Sorted peer windows kept between looks (see MovingWindow); past this many, the oldest half goes.
+MAX_MOVING_WINDOWS = 50_000
 
 
 class FleetCheck:
@@ -43,6 +46,8 @@ class FleetCheck:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._levels: dict[tuple[str, str, float], float | None] = {}
+        # (peer, metric, deploy time, trailing?) -> that peer window's values, sorted, as of the last look.
+        self._windows: dict[tuple[str, str, float, bool], MovingWindow] = {}
 
     def peers(self, service: str, metric: str, deploy_ts: float, at: float) -> list[str]:
         engine = self._engine
@@ -60,10 +65,26 @@ class FleetCheck:
             before = self._baseline_level(peer, metric, deploy_ts)
             if before is None:
                 continue
-            level, n = engine.window_median(peer, metric, deploy_ts if since is None else since, at)
+            level, n = engine.window_median(
+                peer,
+                metric,
+                deploy_ts if since is None else since,
+                at,
+                moving=self._moving(peer, metric, deploy_ts, since),
+            )
             if n >= 3:
                 changes.append(level / before - 1.0)
         return median(changes) if len(changes) >= MIN_CONTROL_PEERS else None
+
+    def _moving(self, peer: str, metric: str, deploy_ts: float, since: float | None) -> MovingWindow:
+        key = (peer, metric, deploy_ts, since is not None)
+        window = self._windows.get(key)
+        if window is None:
+            if len(self._windows) >= MAX_MOVING_WINDOWS:  # decided deploys' windows, oldest first
+                for old in list(self._windows)[: MAX_MOVING_WINDOWS // 2]:
+                    del self._windows[old]
+            window = self._windows[key] = MovingWindow()
+        return window
 
     def _baseline_level(self, peer: str, metric: str, deploy_ts: float) -> float | None:
         """Median of a peer's baseline before ``deploy_ts``: the same at every look, so kept."""

@@ -30,7 +30,7 @@ from aiops.detectors.base import JudgeInput, MetricJudge
 from aiops.detectors.combine import combine
 from aiops.detectors.iforest import IsolationForestJudge
 from aiops.detectors.judge import BeforeAfterJudge
-from aiops.history import SeriesHistory
+from aiops.history import MovingWindow, SeriesHistory
 from aiops.model import (
     Anomaly,
     DeployEvent,
@@ -478,10 +478,17 @@ class Engine:
         return series.window_before(start, end) if before else series.window(start, end)
 
     def window_median(
-        self, service: str, metric: str, start: float, end: float, before: bool = False
+        self,
+        service: str,
+        metric: str,
+        start: float,
+        end: float,
+        before: bool = False,
+        moving: MovingWindow | None = None,
     ) -> tuple[float, int]:
+        """Median and count of one series over [start, end]; ``moving``: the same window a look earlier."""
         series = self._series.get((service, metric))
-        return series.median(start, end, before) if series is not None else (float("nan"), 0)
+        return series.median(start, end, before, moving) if series is not None else (float("nan"), 0)
 
     def services_with(self, metric: str) -> list[str]:
         return sorted(s for s, metrics in self._metrics_of.items() if metric in metrics)

@@ -1,0 +1,75 @@
+"""SeriesHistory and the moving sorted window the control group reads peers through."""
+
+from __future__ import annotations
+
+import statistics
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aiops.history import MovingWindow, SeriesHistory
+
+# One step of a stream: append a sample, insert a late one, trim the oldest, or take a look at a
+# window that moves forward (a growing one from a fixed start, or a trailing one).
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.floats(0.0, 20.0), st.integers(-5, 5)),
+        st.tuples(st.just("late"), st.floats(0.0, 60.0), st.integers(-5, 5)),
+        st.tuples(st.just("trim"), st.floats(0.0, 30.0), st.integers(0, 0)),
+        st.tuples(st.just("look"), st.floats(0.0, 50.0), st.integers(0, 1)),
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_steps)
+def test_moving_window_median_equals_a_fresh_sort(steps: list[tuple[str, float, int]]) -> None:
+    """Whatever happened to the series between looks, the kept window gives the median of a fresh sort."""
+    history = SeriesHistory()
+    growing, trailing = MovingWindow(), MovingWindow()
+    now = 0.0
+    looks = 0
+    for kind, x, k in steps:
+        if kind == "append":
+            now += x
+            history.add(now, float(k))
+        elif kind == "late":
+            history.add(max(0.0, now - x), float(k))  # out of order, or a duplicate of one held
+        elif kind == "trim":
+            history.trim(now - 100.0 - x)
+        else:
+            now += x
+            start, window = (0.0, growing) if k == 0 else (now - 25.0, trailing)
+            got = history.median(start, now, moving=window)
+            expected = [v for t, v in zip(history.ts, history.values, strict=True) if start <= t <= now]
+            assert got[1] == len(expected)
+            if expected:
+                assert got[0] == statistics.median(expected)
+                assert window.values == sorted(expected)
+            looks += 1
+    assert history.ts == sorted(history.ts)
+
+
+def test_moving_window_slides_instead_of_sorting_again() -> None:
+    history = SeriesHistory()
+    for t in range(100):
+        history.add(float(t), float(t % 10))
+    window = MovingWindow()
+    assert history.median(10.0, 50.0, moving=window) == (4.0, 41)
+    kept = window.values
+    assert history.median(12.0, 55.0, moving=window) == (4.0, 44)
+    assert window.values is kept  # updated in place: 2 left, 5 entered
+    history.add(30.5, 100.0)  # a late sample moves every later index: the next look sorts afresh
+    expected = sorted([float(t % 10) for t in range(12, 56)] + [100.0])
+    assert history.median(12.0, 55.0, moving=window) == (expected[22], 45)
+    assert window.values is not kept and window.values == expected
+
+
+def test_duplicate_redelivery_changes_nothing() -> None:
+    history = SeriesHistory()
+    assert history.add(1.0, 5.0) and history.add(2.0, 6.0)
+    layout = history.layout
+    assert not history.add(1.0, 5.0)
+    assert history.layout == layout and history.values == [5.0, 6.0]
