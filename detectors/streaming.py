@@ -11,8 +11,10 @@ warm-up a detector returns 0.
 - :class:`SeasonalResidual`: distance from the same time on earlier periods (days), then robust z:
   a daily pattern that breaks.
 - :class:`ScaleShift`: short-term vs long-term robust spread: volatility and spike density changes.
-- :class:`Ensemble`: half the maximum, half the mean of the calibrated scores, with a refractory
-  period so one episode yields one alarm, not a hundred.
+- :class:`ShapeNovelty`: distance of the latest few points' shape to the nearest shape in a long
+  history: a pattern never seen before, as opposed to one that recurs (a nightly cron spike).
+- :class:`Ensemble`: the value detectors' blend (half their maximum, half their mean) averaged with
+  the shape novelty, with a refractory period so one episode yields one alarm, not a hundred.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -323,7 +325,7 @@ class ScaleShift(_Base):
         super().__init__()
         self._short: deque[float] = deque(maxlen=short)
         self._long = _Window(long)
-        self._warmup = warmup
+        self._warmup = min(warmup, long)  # the long window never holds more than ``long`` points
 
     def _stat(self, x: float) -> float:
         if len(self._long) < self._warmup or len(self._short) < self._short.maxlen // 2:  # type: ignore[operator]
@@ -338,23 +340,99 @@ class ScaleShift(_Base):
         self._long.push(x)
 
 
+class ShapeNovelty(_Base):
+    """Distance from the shape of the latest ``length`` points to its nearest neighbour among the
+    shapes of the last ``history`` points (a streaming left matrix profile, in the series' units).
+
+    The value detectors say how far a point is from normal; this one says whether the pattern has
+    been seen before. A nightly cron spike is far from the median every night, but it has a close
+    match a day earlier; a new spike, a step to a new level or a new rhythm has none. Shapes are
+    not z-normalised, so a level the series has never had is novel too. Short shapes (2 points)
+    keep the match sensitive to a single odd point and cheap: one vectorised pass over the history.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> xs = np.tile([0.0] * 23 + [5.0], 40) + rng.normal(0, 0.05, 960)  # a daily spike, 40 days
+    >>> xs[900] = 5.0  # the same spike, at an unusual hour
+    >>> xs[940] = 9.0  # a spike never seen before
+    >>> scores = ShapeNovelty().score_many(xs)
+    >>> bool(scores[940] > 0.5), bool(scores[935] < 0.3)  # the new spike stands out, the nightly one does not
+    (True, True)
+    """
+
+    name = "shape_novelty"
+
+    def __init__(self, length: int = 2, history: int = 4000, warmup: int = 100) -> None:
+        super().__init__()
+        if length < 1 or history < 1:
+            raise ValueError("length and history: must be at least 1")
+        self.length = length
+        self.history = history
+        self._warmup = warmup
+        # The last ``keep`` points, in a buffer twice as long: appends are O(1) amortised.
+        self._keep = history + 2 * length
+        self._buf = np.empty(2 * self._keep)
+        self._start = self._end = 0
+
+    def _stat(self, x: float) -> float:
+        m = self.length
+        held = self._buf[self._start : self._end]
+        n = len(held)
+        if n < self._warmup + 2 * m:
+            return float("nan")
+        current = [*held[n - m + 1 :].tolist(), x]
+        # Past shapes end before the current one starts: no trivial match with itself.
+        past = held[: n - m + 1]
+        count = len(past) - m + 1
+        dist = (past[0:count] - current[0]) ** 2
+        for j in range(1, m):
+            dist += (past[j : j + count] - current[j]) ** 2
+        return math.sqrt(float(dist.min()))
+
+    def _update(self, x: float) -> None:
+        if self._end == len(self._buf):  # full: move the kept tail to the front
+            kept = self._end - self._start
+            self._buf[:kept] = self._buf[self._start : self._end]
+            self._start, self._end = 0, kept
+        self._buf[self._end] = x
+        self._end += 1
+        if self._end - self._start > self._keep:
+            self._start += 1
+
+
 class Ensemble:
-    """Blend of calibrated member scores (max and mean), then a refractory period: an alarm is raised when the
-    score beats everything in the last ``refractory`` points, so one episode makes one alarm."""
+    """Blend of calibrated member scores, then a refractory period: an alarm is raised when the
+    score beats everything in the last ``refractory`` points, so one episode makes one alarm.
+
+    The value members' blend is half their maximum (one kind of evidence can be enough) and half
+    their mean (points where they agree rank above points only one finds odd). With a ``novelty``
+    member (:class:`ShapeNovelty`) the score is the average of that blend and the novelty: a
+    recurring pattern (far from normal, seen before) ranks below a new one, and a point that is
+    both far and new ranks highest.
+    """
 
     name = "ensemble"
 
-    def __init__(self, members: Sequence[_Base], refractory: int = 100, damp: float = 0.0) -> None:
+    def __init__(
+        self,
+        members: Sequence[_Base],
+        refractory: int = 100,
+        damp: float = 0.0,
+        novelty: _Base | None = None,
+    ) -> None:
+        if not members:
+            raise ValueError("members: at least one detector is needed")
         self.members = list(members)
+        self.novelty = novelty
         self.refractory = refractory
         self.damp = damp
         self._recent: deque[float] = deque(maxlen=refractory)
 
     def score_one(self, x: float) -> float:
-        # Half the strongest member (one kind of evidence can be enough), half their mean (points
-        # where detectors agree rank above points only one of them finds odd).
         scores = [m.score_one(x) for m in self.members]
         raw = 0.5 * max(scores) + 0.5 * sum(scores) / len(scores)
+        if self.novelty is not None:
+            raw = 0.5 * raw + 0.5 * self.novelty.score_one(x)
         previous = max(self._recent, default=0.0)
         self._recent.append(raw)
         return raw if raw > previous else raw * self.damp
@@ -362,6 +440,8 @@ class Ensemble:
     def learn_one(self, x: float) -> None:
         for m in self.members:
             m.learn_one(x)
+        if self.novelty is not None:
+            self.novelty.learn_one(x)
 
     def score_many(self, xs: Sequence[float] | FloatArray) -> FloatArray:
         return score_then_learn(self, xs)
@@ -384,4 +464,5 @@ def default_ensemble(epoch: FloatArray) -> Ensemble:
     period = daily_period(epoch)
     if period is not None:
         members.append(SeasonalResidual(period=period))
-    return Ensemble(members)
+    # The shape history spans what the calibrators remember (their capacity), no more.
+    return Ensemble(members, novelty=ShapeNovelty(length=2, history=_Calibrator().capacity))

@@ -1,0 +1,121 @@
+"""Streaming detectors behind ``aiops score``: shape novelty, the ensemble, the streaming contract."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aiops.detectors.streaming import (
+    Cusum,
+    Ensemble,
+    EwmaZ,
+    RobustZ,
+    ScaleShift,
+    SeasonalResidual,
+    ShapeNovelty,
+    default_ensemble,
+)
+
+
+def _nearest_shape_distance(history: list[float], x: float, length: int, keep: int) -> float:
+    """Brute force: the latest ``length`` points (ending with x) against every earlier shape that
+    does not overlap them, over the last ``keep`` points held."""
+    held = history[-keep:]
+    current = [*held[len(held) - length + 1 :], x] if length > 1 else [x]
+    past = held[: len(held) - length + 1]
+    best = math.inf
+    for start in range(len(past) - length + 1):
+        shape = past[start : start + length]
+        best = min(best, sum((a - b) ** 2 for a, b in zip(shape, current, strict=True)))
+    return math.sqrt(best)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-100, 100), min_size=5, max_size=200),
+    st.integers(1, 4),
+    st.integers(3, 40),
+)
+def test_shape_novelty_equals_brute_force_through_buffer_wraps(xs: list[float], length: int, history: int) -> None:
+    detector = ShapeNovelty(length=length, history=history, warmup=0)
+    seen: list[float] = []
+    for x in xs:
+        stat = detector._stat(x)
+        if len(seen) >= 2 * length:
+            expected = _nearest_shape_distance(seen, x, length, detector._keep)
+            assert stat == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        else:
+            assert math.isnan(stat)
+        detector.learn_one(x)
+        seen.append(x)
+
+
+def test_shape_novelty_tells_a_recurring_spike_from_a_new_one() -> None:
+    rng = np.random.default_rng(7)
+    xs = np.tile([1.0] * 47 + [6.0], 60) + rng.normal(0, 0.05, 48 * 60)  # a spike every "day"
+    xs[2800] = 6.0  # the usual spike at an unusual time: its shape was seen
+    xs[2830] = 11.0  # twice as high as ever: new
+    scores = ShapeNovelty().score_many(xs)
+    recurring = scores[2831 + 16]  # the next regular spike (rows 47 + 48k)
+    assert scores[2830] > 0.5
+    assert recurring < 0.3
+    assert scores[2830] > 3 * max(recurring, scores[2800])
+
+
+def test_shape_novelty_rejects_a_meaningless_length() -> None:
+    with pytest.raises(ValueError, match="length"):
+        ShapeNovelty(length=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RobustZ(window=50),
+        lambda: EwmaZ(),
+        lambda: Cusum(window=80),
+        lambda: ScaleShift(long=100),
+        lambda: SeasonalResidual(period=24),
+        lambda: ShapeNovelty(history=200),
+    ],
+)
+def test_every_detector_scores_before_it_learns(make: object) -> None:
+    """The score of row i depends on rows 0..i only: scoring a prefix gives the same numbers."""
+    rng = np.random.default_rng(3)
+    xs = 10 + np.sin(np.arange(400) / 24 * 2 * np.pi) + rng.normal(0, 0.2, 400)
+    xs[300:] += 3.0
+    full = make().score_many(xs)  # type: ignore[operator]
+    prefix = make().score_many(xs[:320])  # type: ignore[operator]
+    assert np.array_equal(full[:320], prefix)
+    assert np.all((full >= 0) & (full <= 1))
+    assert full[300:320].max() > np.percentile(full[:290], 99)  # the step stands out
+
+
+def test_ensemble_averages_the_value_blend_with_the_novelty() -> None:
+    class Fixed(RobustZ):
+        def __init__(self, score: float) -> None:
+            super().__init__()
+            self.fixed = score
+
+        def score_one(self, x: float) -> float:
+            return self.fixed
+
+    ensemble = Ensemble([Fixed(0.2), Fixed(0.6)], novelty=Fixed(1.0), refractory=1)
+    value_blend = 0.5 * 0.6 + 0.5 * 0.4
+    assert ensemble.score_one(0.0) == pytest.approx(0.5 * value_blend + 0.5 * 1.0)
+    assert Ensemble([Fixed(0.2), Fixed(0.6)], refractory=1).score_one(0.0) == pytest.approx(value_blend)
+    with pytest.raises(ValueError, match="members"):
+        Ensemble([])
+
+
+def test_refractory_period_makes_one_alarm_per_episode() -> None:
+    rng = np.random.default_rng(5)
+    xs = rng.normal(0, 1, 1500)
+    xs[1200:1210] += 12.0  # one episode, ten odd points
+    scores = default_ensemble(np.arange(1500) * 300.0).score_many(xs)
+    alarms = np.flatnonzero(scores[1195:1300] > 0.3) + 1195
+    assert len(alarms) >= 1 and alarms[0] in range(1200, 1203)
+    assert len(alarms) <= 3  # later points of the same episode only alarm when they beat the first
