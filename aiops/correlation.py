@@ -36,8 +36,9 @@ PEER_ALPHA = 0.01
 # a shared drift (traffic, time of day) that the control adjustment takes out without alarm.
 FLEET_INCIDENT_CHANGE = 0.2
 MIN_CONTROL_PEERS = 2
-# Sorted peer windows kept between looks (see MovingWindow); past this many, the oldest half goes.
-MAX_MOVING_WINDOWS = 50_000
+# Deploys whose peer windows are kept between looks (see MovingWindow). The engine releases a
+# deploy's windows once it is decided (or its incident's watch ends); this only bounds a leak.
+MAX_DEPLOYS_WITH_WINDOWS = 4096
 
 
 class FleetCheck:
@@ -46,8 +47,8 @@ class FleetCheck:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._levels: dict[tuple[str, str, float], float | None] = {}
-        # (peer, metric, deploy time, trailing?) -> that peer window's values, sorted, as of the last look.
-        self._windows: dict[tuple[str, str, float, bool], MovingWindow] = {}
+        # (service, deploy time) -> (peer, metric, trailing?) -> that peer window, sorted, as of the last look.
+        self._windows: dict[tuple[str, float], dict[tuple[str, str, bool], MovingWindow]] = {}
 
     def peers(self, service: str, metric: str, deploy_ts: float, at: float) -> list[str]:
         engine = self._engine
@@ -70,21 +71,27 @@ class FleetCheck:
                 metric,
                 deploy_ts if since is None else since,
                 at,
-                moving=self._moving(peer, metric, deploy_ts, since),
+                moving=self._moving(service, deploy_ts, peer, metric, since is not None),
             )
             if n >= 3:
                 changes.append(level / before - 1.0)
         return median(changes) if len(changes) >= MIN_CONTROL_PEERS else None
 
-    def _moving(self, peer: str, metric: str, deploy_ts: float, since: float | None) -> MovingWindow:
-        key = (peer, metric, deploy_ts, since is not None)
-        window = self._windows.get(key)
-        if window is None:
-            if len(self._windows) >= MAX_MOVING_WINDOWS:  # decided deploys' windows, oldest first
-                for old in list(self._windows)[: MAX_MOVING_WINDOWS // 2]:
+    def _moving(self, service: str, deploy_ts: float, peer: str, metric: str, trailing: bool) -> MovingWindow:
+        windows = self._windows.get((service, deploy_ts))
+        if windows is None:
+            if len(self._windows) >= MAX_DEPLOYS_WITH_WINDOWS:
+                for old in list(self._windows)[: MAX_DEPLOYS_WITH_WINDOWS // 2]:
                     del self._windows[old]
-            window = self._windows[key] = MovingWindow()
+            windows = self._windows[(service, deploy_ts)] = {}
+        window = windows.get((peer, metric, trailing))
+        if window is None:
+            window = windows[(peer, metric, trailing)] = MovingWindow()
         return window
+
+    def release(self, d: DeployEvent) -> None:
+        """Forget the peer windows kept for ``d``: no look at it will come again."""
+        self._windows.pop((d.service, d.ts), None)
 
     def _baseline_level(self, peer: str, metric: str, deploy_ts: float) -> float | None:
         """Median of a peer's baseline before ``deploy_ts``: the same at every look, so kept."""

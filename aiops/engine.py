@@ -294,18 +294,20 @@ class Engine:
             at, incident_id = heapq.heappop(heap)
             watch = self._watch.get(incident_id)
             if watch is None or not self.incidents.is_open(incident_id):
-                self._watch.pop(incident_id, None)
+                if watch is not None:  # resolved otherwise (a rollback): the watch ends here
+                    del self._watch[incident_id]
+                    self._fleet.release(watch[0])
                 continue
             d, metrics, until, written_until = watch
             if self._recovered(d, metrics, at):
                 resolved = self.incidents.resolve(incident_id, at, "metrics back to their baseline")
                 if at > written_until:
                     effects.incidents.extend(resolved)
-                del self._watch[incident_id]
             elif at + self.config.recovery_step <= until:
                 heapq.heappush(heap, (at + self.config.recovery_step, incident_id))
-            else:
-                del self._watch[incident_id]
+                continue
+            del self._watch[incident_id]
+            self._fleet.release(d)
 
     def _recovered(self, d: DeployEvent, metrics: Iterable[str], at: float) -> bool:
         """Every failed metric, over the last recent window, is no longer worse than before the deploy."""
@@ -414,8 +416,10 @@ class Engine:
             decided = verdict.decided_at if verdict.decided_at is not None else d.ts
             self._watch[incident.id] = (d, incident.metrics, decided + self.config.recovery_horizon, written_until)
             heapq.heappush(self._recovery, (decided + self.config.recovery_step, incident.id))
-        elif d.kind is DeployKind.ROLLBACK and verdict.verdict is VerdictResult.PASS:
+            return  # its peer windows serve the recovery watch; released when that ends
+        if d.kind is DeployKind.ROLLBACK and verdict.verdict is VerdictResult.PASS:
             effects.incidents.extend(self.incidents.resolve_by_rollback(d, verdict))
+        self._fleet.release(d)
 
     def judge_input(
         self, service: str, metric: str, deploy_ts: float, at: float, final: bool, control: bool = False

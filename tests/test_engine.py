@@ -204,3 +204,24 @@ def test_a_deploy_known_only_by_its_time_takes_its_service_out_of_the_control_gr
     assert [v.deployment_id for v in out.verdicts] == ["api-v2"]  # the others are not analysed here
     assert out.verdicts[0].verdict is VerdictResult.FAIL
     assert not out.verdicts[0].fleet_wide
+
+
+def test_peer_windows_are_kept_only_while_a_deploy_is_looked_at() -> None:
+    """The control group's sorted peer windows (MovingWindow) live as long as their deploy's looks."""
+    back_at = DEPLOY_AT + 40 * 60
+    api = service_samples("api", shift_at=DEPLOY_AT, shift=0.5, minutes=400)
+    api = [s if s.ts < back_at else s.__class__(s.service, s.metric, s.ts, s.value / 1.5) for s in api]
+    peers = [s for i, name in enumerate(("b", "c", "d")) for s in service_samples(name, minutes=400, seed=i + 1)]
+    good_at = T0 + 250 * 60
+    records = in_time_order([*api, *peers, deploy("api", DEPLOY_AT), deploy("c", good_at)])
+    engine = Engine(EngineConfig())
+    kept = engine._fleet._windows  # white box: the cache this test is about
+    split = next(i for i, r in enumerate(records) if r.ts > DEPLOY_AT + 10 * 60)
+    out = engine.process(records[:split])
+    # 3 peers, each with its window since the deploy (the trailing window starts 15 minutes in)
+    assert set(kept) == {("api", DEPLOY_AT)} and len(kept["api", DEPLOY_AT]) == 3
+    out.extend(engine.process(records[split:]))
+    assert verdicts(out) == {"api-v2": ("fail", verdicts(out)["api-v2"][1]), "c-v2": ("pass", good_at + 30 * 60)}
+    (incident,) = {i.id: i for i in out.incidents}.values()
+    assert incident.status is IncidentStatus.RESOLVED  # its watch ended, and the good deploy was decided
+    assert kept == {}
