@@ -28,7 +28,7 @@ warm-up a detector returns 0.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Sequence
 
@@ -43,8 +43,23 @@ class _Calibrator:
     """How surprising a statistic is among its own past values, as a score in [0, 1].
 
     Below the 95th percentile of the past, the empirical tail probability; above it, an
-    exponential tail fitted to the excesses (peaks over threshold), so that values beyond anything
-    seen so far are still ordered by how far beyond they are. Score = -log10(p) / 12.
+    exponential tail fitted to the values strictly above that percentile (peaks over threshold),
+    so that values beyond anything seen so far are still ordered by how far beyond they are.
+    Score = -log10(p) / 12.
+
+    Ties matter: on a quantised series most statistics can be equal (a shape distance of exactly 0
+    when values repeat), so fewer than 5 % of the past may lie above the percentile. The tail's
+    weight is the share that does and its scale their mean excess (counting the ties at the
+    percentile in would overstate the tail near it and shrink its scale far out). When nothing in
+    the past lies above the percentile, anything beyond it gets the floor p = 1 / (n + 1).
+
+    >>> cal = _Calibrator()
+    >>> for v in [0.0] * 980 + [1.0, 2.0] * 10:
+    ...     cal.learn(v)
+    >>> cal.score(0.0) == 0.0, 0.0 < cal.score(1.0) < cal.score(4.0) < cal.score(9.0) < 1.0
+    (True, True)
+    >>> round(cal.score(4.0), 2)  # 20 past values above 0, mean excess 1.5: p = 0.02 * exp(-4 / 1.5)
+    0.24
     """
 
     __slots__ = ("_fifo", "_sorted", "capacity", "min_history")
@@ -68,9 +83,10 @@ class _Calibrator:
         if stat <= u:
             p = (n - bisect_left(ordered, stat) + 1) / (n + 1)
         else:
-            top = ordered[cut:]
-            excess = sum(top) / len(top) - u
-            p = self.TAIL * math.exp(-(stat - u) / excess) if excess > 0 else 1.0 / (n + 1)
+            above = bisect_right(ordered, u, cut)
+            k = n - above  # past values strictly above the threshold
+            excess = sum(ordered[above:]) / k - u if k else 0.0
+            p = (k / n) * math.exp(-(stat - u) / excess) if excess > 0 else 1.0 / (n + 1)
             p = max(p, 1e-300)
         return min(1.0, -math.log10(p) / self.SCALE)
 

@@ -119,3 +119,19 @@ def test_refractory_period_makes_one_alarm_per_episode() -> None:
     alarms = np.flatnonzero(scores[1195:1300] > 0.3) + 1195
     assert len(alarms) >= 1 and alarms[0] in range(1200, 1203)
     assert len(alarms) <= 3  # later points of the same episode only alarm when they beat the first
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.0, 0.0, 0.0, 0.5, 1.0, 3.0]) | st.floats(0, 10), min_size=50, max_size=400),
+    st.lists(st.floats(0, 50), min_size=2, max_size=20),
+)
+def test_calibrated_score_grows_with_the_statistic_even_with_ties(past: list[float], probes: list[float]) -> None:
+    from aiops.detectors.streaming import _Calibrator
+
+    cal = _Calibrator()
+    for v in past:
+        cal.learn(v)
+    scores = [cal.score(x) for x in sorted(probes)]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert all(a <= b + 1e-12 for a, b in zip(scores, scores[1:], strict=False))
