@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -134,4 +135,4 @@ def test_calibrated_score_grows_with_the_statistic_even_with_ties(past: list[flo
         cal.learn(v)
     scores = [cal.score(x) for x in sorted(probes)]
     assert all(0.0 <= s <= 1.0 for s in scores)
-    assert all(a <= b + 1e-12 for a, b in zip(scores, scores[1:], strict=False))
+    assert all(a <= b + 1e-12 for a, b in itertools.pairwise(scores))
