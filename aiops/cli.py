@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import ipaddress
 import json
 import logging
@@ -216,16 +217,18 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 def _score(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.scoring import score_csv
 
-    out = args.out.open("w", newline="") if args.out else sys.stdout
+    # Scored in memory first: a bad line fails the run without truncating an existing --out file.
+    scored = io.StringIO()
     try:
         with args.input.open(newline="") as fh:
-            score_csv(fh, out)
+            score_csv(fh, scored)
+        if args.out:
+            args.out.write_text(scored.getvalue(), newline="")
+        else:
+            sys.stdout.write(scored.getvalue())
     except (OSError, ValueError) as exc:
         print(f"aiops score: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if args.out:
-            out.close()
     return 0
 
 

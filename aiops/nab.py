@@ -72,9 +72,12 @@ def read_series(fh: IO[str]) -> tuple[list[str], FloatArray, FloatArray]:
         except ValueError:
             raise ValueError(f"line {lineno}: timestamp {row[0]!r} is not a date-time") from None
         try:
-            values.append(float(row[1]))
+            value = float(row[1])
         except ValueError:
             raise ValueError(f"line {lineno}: value {row[1]!r} is not a number") from None
+        if math.isinf(value):  # NaN is a gap (scored 0, not learnt); an infinity is no measurement
+            raise ValueError(f"line {lineno}: value {row[1]!r} is infinite (write NaN for a missing value)")
+        values.append(value)
         stamps.append(row[0])
     return stamps, np.array(epoch), np.array(values)
 

@@ -3,7 +3,7 @@
 Every detector here turns a raw statistic into a score in [0, 1] the same way: by its rank among
 the statistic's own past values (a calibrated tail probability, ``-log10 p`` scaled), so detectors
 of very different kinds are comparable and no threshold is tied to one series' units. During
-warm-up a detector returns 0.
+warm-up a detector returns 0; a missing value (NaN) scores 0 and is not learnt.
 
 - :class:`RobustZ` median/MAD distance from a trailing window: spikes and dips.
 - :class:`EwmaZ`: distance from an exponentially weighted mean, in EW standard deviations.
@@ -116,10 +116,15 @@ class _Base:
         raise NotImplementedError
 
     def score_one(self, x: float) -> float:
+        if not math.isfinite(x):  # a gap (NaN): nothing to score, and nothing learnt from it
+            self._pending = None
+            return 0.0
         self._pending = self._stat(x)
         return self._cal.score(self._pending)
 
     def learn_one(self, x: float) -> None:
+        if not math.isfinite(x):  # one missing value must not poison a window for hundreds of rows
+            return
         stat = self._pending if self._pending is not None else self._stat(x)
         self._pending = None
         self._cal.learn(stat)
@@ -445,6 +450,8 @@ class Ensemble:
         self._recent: deque[float] = deque(maxlen=refractory)
 
     def score_one(self, x: float) -> float:
+        if not math.isfinite(x):
+            return 0.0  # a gap: no score, and the refractory period does not move
         scores = [m.score_one(x) for m in self.members]
         raw = 0.5 * max(scores) + 0.5 * sum(scores) / len(scores)
         if self.novelty is not None:

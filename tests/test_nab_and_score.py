@@ -113,3 +113,29 @@ def test_evaluate_nab_on_a_tiny_corpus(tmp_path: Path) -> None:
     scores = json.loads(done.stdout)
     assert set(scores) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
     assert scores["standard"] > 50
+
+
+def test_score_rejects_an_infinite_value_and_leaves_the_output_file_alone(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,value\n2014-04-01 00:00:00,1.5\n2014-04-01 00:05:00,inf\n")
+    out = tmp_path / "scores.csv"
+    out.write_text("an earlier run's scores\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "aiops.cli", "score", str(bad), "--out", str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "line 3: value 'inf' is infinite" in done.stderr
+    assert out.read_text() == "an earlier run's scores\n"
+
+
+def test_a_missing_value_is_a_gap_not_a_blindfold() -> None:
+    from aiops.scoring import score_series
+
+    epoch = np.arange(600) * 60.0
+    values = 10.0 + np.random.default_rng(4).normal(0, 1, 600)
+    values[550] = 40.0
+    clean = score_series(epoch, values)
+    values[300] = np.nan
+    gapped = score_series(epoch, values)
+    assert gapped[300] == 0.0
+    assert gapped[550] > 0.5 and gapped[550] == pytest.approx(clean[550], abs=0.1)
+    assert np.isfinite(gapped).all()
