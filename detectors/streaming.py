@@ -13,8 +13,10 @@ warm-up a detector returns 0; a missing value (NaN) scores 0 and is not learnt.
 - :class:`ScaleShift`: short-term vs long-term robust spread: volatility and spike density changes.
 - :class:`ShapeNovelty`: distance of the latest few points' shape to the nearest shape in a long
   history: a pattern never seen before, as opposed to one that recurs (a nightly cron spike).
+- :class:`RangeBreak`: a value beyond everything the series did recently (not calibrated: 0 or 1).
 - :class:`Ensemble`: the value detectors' blend (half their maximum, half their mean) averaged with
-  the shape novelty, with a refractory period so one episode yields one alarm, not a hundred.
+  the shape novelty, plus a step for a range break, with a refractory period so one episode
+  yields one alarm, not a hundred.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -90,6 +92,9 @@ class _Calibrator:
             p = max(p, 1e-300)
         return min(1.0, -math.log10(p) / self.SCALE)
 
+    def __len__(self) -> int:
+        return len(self._fifo)
+
     def learn(self, stat: float) -> None:
         if not math.isfinite(stat):
             return
@@ -130,11 +135,16 @@ class _Base:
         self._cal.learn(stat)
         self._update(x)
 
+    @property
+    def ready(self) -> bool:
+        """Whether the calibrator has seen enough of the statistic to score (past warm-up)."""
+        return len(self._cal) >= self._cal.min_history
+
     def score_many(self, xs: Sequence[float] | FloatArray) -> FloatArray:
         return score_then_learn(self, xs)
 
 
-def score_then_learn(detector: _Base | Ensemble, xs: Sequence[float] | FloatArray) -> FloatArray:
+def score_then_learn(detector: _Base | RangeBreak | Ensemble, xs: Sequence[float] | FloatArray) -> FloatArray:
     """Score each point before learning it: the streaming contract, over a whole array."""
     out = np.empty(len(xs))
     for i, x in enumerate(np.asarray(xs, dtype=np.float64).tolist()):
@@ -421,6 +431,59 @@ class ShapeNovelty(_Base):
             self._start += 1
 
 
+class RangeBreak:
+    """1 when a value lies beyond the range of the last ``memory`` values by more than ``tolerance``
+    times that range, else 0 (after ``warmup`` values).
+
+    The calibrated detectors rank a statistic against its own past, so on a series whose past
+    held wild swings a new all-time low can look ordinary to every one of them. A value outside
+    everything the series has done recently is evidence of its own (Numenta's detector adds the
+    same "spatial anomaly" rule to its HTM score). The memory matches what the calibrators
+    remember, so a level the series left long ago does not widen the range for ever.
+
+    >>> detector = RangeBreak(memory=100, tolerance=0.05, warmup=10)
+    >>> for x in [10.0, 12.0, 11.0, 14.0, 13.0] * 4:
+    ...     detector.learn_one(x)
+    >>> detector.score_one(14.1), detector.score_one(14.5), detector.score_one(9.5)  # range 10-14: +-0.2
+    (0.0, 1.0, 1.0)
+    """
+
+    name = "range_break"
+
+    def __init__(self, memory: int = 4000, tolerance: float = 0.025, warmup: int = 100) -> None:
+        if memory < 1 or tolerance < 0:
+            raise ValueError("memory: must be at least 1; tolerance: must not be negative")
+        self.memory = memory
+        self.tolerance = tolerance
+        self.warmup = warmup
+        self._seen = 0
+        # Monotonic queues of (row, value): the front is the maximum (minimum) of the memory.
+        self._highs: deque[tuple[int, float]] = deque()
+        self._lows: deque[tuple[int, float]] = deque()
+
+    def score_one(self, x: float) -> float:
+        if not math.isfinite(x) or not self._highs or self._seen < self.warmup:
+            return 0.0
+        high, low = self._highs[0][1], self._lows[0][1]
+        margin = (high - low) * self.tolerance
+        return 1.0 if x > high + margin or x < low - margin else 0.0
+
+    def learn_one(self, x: float) -> None:
+        if not math.isfinite(x):
+            return
+        row = self._seen
+        self._seen += 1
+        for queue, beaten in ((self._highs, x.__ge__), (self._lows, x.__le__)):
+            while queue and beaten(queue[-1][1]):
+                queue.pop()
+            queue.append((row, x))
+            if queue[0][0] <= row - self.memory:
+                queue.popleft()
+
+    def score_many(self, xs: Sequence[float] | FloatArray) -> FloatArray:
+        return score_then_learn(self, xs)
+
+
 class Ensemble:
     """Blend of calibrated member scores, then a refractory period: an alarm is raised when the
     score beats everything in the last ``refractory`` points, so one episode makes one alarm.
@@ -429,7 +492,9 @@ class Ensemble:
     their mean (points where they agree rank above points only one finds odd). With a ``novelty``
     member (:class:`ShapeNovelty`) the score is the average of that blend and the novelty: a
     recurring pattern (far from normal, seen before) ranks below a new one, and a point that is
-    both far and new ranks highest.
+    both far and new ranks highest. With a ``range_break`` member (:class:`RangeBreak`), a value
+    beyond everything remembered adds ``range_weight`` to the score: evidence of its own, which
+    the calibrated members understate when the series' own past was already wild.
     """
 
     name = "ensemble"
@@ -440,11 +505,15 @@ class Ensemble:
         refractory: int = 100,
         damp: float = 0.0,
         novelty: _Base | None = None,
+        range_break: RangeBreak | None = None,
+        range_weight: float = 0.1,
     ) -> None:
         if not members:
             raise ValueError("members: at least one detector is needed")
         self.members = list(members)
         self.novelty = novelty
+        self.range_break = range_break
+        self.range_weight = range_weight
         self.refractory = refractory
         self.damp = damp
         self._recent: deque[float] = deque(maxlen=refractory)
@@ -452,10 +521,15 @@ class Ensemble:
     def score_one(self, x: float) -> float:
         if not math.isfinite(x):
             return 0.0  # a gap: no score, and the refractory period does not move
+        # Members still in warm-up say nothing yet: averaging their zeros in would make the score
+        # depend on how many members a series happens to have ready (a seasonal one needs a day).
         scores = [m.score_one(x) for m in self.members]
-        raw = 0.5 * max(scores) + 0.5 * sum(scores) / len(scores)
+        ready = [s for s, m in zip(scores, self.members, strict=True) if m.ready] or [0.0]
+        raw = 0.5 * max(ready) + 0.5 * sum(ready) / len(ready)
         if self.novelty is not None:
             raw = 0.5 * raw + 0.5 * self.novelty.score_one(x)
+        if self.range_break is not None:
+            raw = min(1.0, raw + self.range_weight * self.range_break.score_one(x))
         previous = max(self._recent, default=0.0)
         self._recent.append(raw)
         return raw if raw > previous else raw * self.damp
@@ -465,20 +539,33 @@ class Ensemble:
             m.learn_one(x)
         if self.novelty is not None:
             self.novelty.learn_one(x)
+        if self.range_break is not None:
+            self.range_break.learn_one(x)
 
     def score_many(self, xs: Sequence[float] | FloatArray) -> FloatArray:
         return score_then_learn(self, xs)
 
 
+PERIOD_ROWS = 20
+
+
 def daily_period(epoch: FloatArray) -> int | None:
-    """Rows per day when the sampling interval is regular enough and a day has at least 12 rows."""
-    if len(epoch) < 3:
+    """Rows per day, read from the first ``PERIOD_ROWS`` timestamps only, when the sampling
+    interval is at most 2 hours (a day then has at least 12 rows).
+
+    Only the first rows are read so that no score looks ahead: every member is still in warm-up
+    for them (RobustZ needs 30 rows), so their scores do not depend on the choice.
+
+    >>> daily_period(np.arange(0, 86400 * 3, 300.0)), daily_period(np.arange(0, 86400 * 30, 86400.0))
+    (288, None)
+    """
+    head = np.asarray(epoch[:PERIOD_ROWS], dtype=np.float64)
+    if len(head) < 3:
         return None
-    step = float(np.median(np.diff(epoch)))
+    step = float(np.median(np.diff(head)))
     if step <= 0 or step > 7200:
         return None
-    period = round(86400.0 / step)
-    return period if period >= 12 and len(epoch) >= 2 * period else None
+    return round(86400.0 / step)
 
 
 def default_ensemble(epoch: FloatArray) -> Ensemble:
@@ -490,5 +577,10 @@ def default_ensemble(epoch: FloatArray) -> Ensemble:
     period = daily_period(epoch)
     if period is not None:
         members.append(SeasonalResidual(period=period))
-    # The shape history spans what the calibrators remember (their capacity), no more.
-    return Ensemble(members, novelty=ShapeNovelty(length=2, history=_Calibrator().capacity))
+    # The shape history and the remembered range span what the calibrators remember, no more.
+    memory = _Calibrator().capacity
+    return Ensemble(
+        members,
+        novelty=ShapeNovelty(length=2, history=memory),
+        range_break=RangeBreak(memory=memory),
+    )

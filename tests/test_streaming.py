@@ -14,12 +14,15 @@ from aiops.detectors.streaming import (
     Cusum,
     Ensemble,
     EwmaZ,
+    RangeBreak,
     RobustZ,
     ScaleShift,
     SeasonalResidual,
     ShapeNovelty,
+    daily_period,
     default_ensemble,
 )
+from aiops.scoring import score_series
 
 
 def _nearest_shape_distance(history: list[float], x: float, length: int, keep: int) -> float:
@@ -95,21 +98,103 @@ def test_every_detector_scores_before_it_learns(make: object) -> None:
     assert full[300:320].max() > np.percentile(full[:290], 99)  # the step stands out
 
 
+class _Fixed(RobustZ):
+    """A member with a fixed score, ready or still warming up."""
+
+    def __init__(self, score: float, ready: bool = True) -> None:
+        super().__init__()
+        self.fixed = score
+        self.is_ready = ready
+
+    @property
+    def ready(self) -> bool:
+        return self.is_ready
+
+    def score_one(self, x: float) -> float:
+        return self.fixed
+
+
 def test_ensemble_averages_the_value_blend_with_the_novelty() -> None:
-    class Fixed(RobustZ):
-        def __init__(self, score: float) -> None:
-            super().__init__()
-            self.fixed = score
-
-        def score_one(self, x: float) -> float:
-            return self.fixed
-
-    ensemble = Ensemble([Fixed(0.2), Fixed(0.6)], novelty=Fixed(1.0), refractory=1)
+    ensemble = Ensemble([_Fixed(0.2), _Fixed(0.6)], novelty=_Fixed(1.0), refractory=1)
     value_blend = 0.5 * 0.6 + 0.5 * 0.4
     assert ensemble.score_one(0.0) == pytest.approx(0.5 * value_blend + 0.5 * 1.0)
-    assert Ensemble([Fixed(0.2), Fixed(0.6)], refractory=1).score_one(0.0) == pytest.approx(value_blend)
+    assert Ensemble([_Fixed(0.2), _Fixed(0.6)], refractory=1).score_one(0.0) == pytest.approx(value_blend)
     with pytest.raises(ValueError, match="members"):
         Ensemble([])
+
+
+def test_members_in_warm_up_do_not_dilute_the_blend() -> None:
+    warming = Ensemble([_Fixed(0.6), _Fixed(0.0, ready=False)], refractory=1)
+    assert warming.score_one(0.0) == pytest.approx(0.6)  # the ready member alone, not (0.6 + 0) / 2
+    assert Ensemble([_Fixed(0.0, ready=False)], refractory=1).score_one(0.0) == 0.0
+
+
+def test_a_range_break_adds_its_weight_to_the_blend() -> None:
+    breaker = RangeBreak(memory=10, tolerance=0.0, warmup=1)
+    ensemble = Ensemble([_Fixed(0.3)], novelty=_Fixed(0.1), range_break=breaker, range_weight=0.1, refractory=1)
+    ensemble.learn_one(5.0)
+    ensemble.learn_one(6.0)
+    assert ensemble.score_one(5.5) == pytest.approx(0.5 * 0.3 + 0.5 * 0.1)  # inside the range
+    ensemble.learn_one(5.5)
+    assert ensemble.score_one(7.0) == pytest.approx(0.5 * 0.3 + 0.5 * 0.1 + 0.1)  # beyond it
+    capped = Ensemble([_Fixed(1.0)], novelty=_Fixed(1.0), range_break=RangeBreak(warmup=0), refractory=1)
+    capped.learn_one(1.0)
+    capped.learn_one(2.0)
+    assert capped.score_one(9.0) == 1.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6) | st.just(float("nan")), min_size=1, max_size=300),
+    st.integers(1, 40),
+    st.sampled_from([0.0, 0.025, 0.5]),
+    st.integers(0, 5),
+)
+def test_range_break_equals_the_brute_force_range(xs: list[float], memory: int, tolerance: float, warmup: int) -> None:
+    """Against min/max of the last ``memory`` finite values, through evictions and gaps."""
+    detector = RangeBreak(memory=memory, tolerance=tolerance, warmup=warmup)
+    seen: list[float] = []
+    for x in xs:
+        score = detector.score_one(x)
+        if math.isfinite(x) and len(seen) >= warmup and seen:
+            kept = seen[-memory:]
+            margin = (max(kept) - min(kept)) * tolerance
+            assert score == (1.0 if x > max(kept) + margin or x < min(kept) - margin else 0.0)
+        else:
+            assert score == 0.0
+        detector.learn_one(x)
+        if math.isfinite(x):
+            seen.append(x)
+
+
+def test_range_break_rejects_meaningless_settings() -> None:
+    with pytest.raises(ValueError, match="memory"):
+        RangeBreak(memory=0)
+    with pytest.raises(ValueError, match="tolerance"):
+        RangeBreak(tolerance=-0.1)
+
+
+def test_the_daily_period_is_read_from_the_first_rows_only() -> None:
+    five_minutes = np.arange(0, 86400 * 3, 300.0)
+    assert daily_period(five_minutes) == 288
+    assert daily_period(five_minutes[:25]) == 288  # a series shorter than a day still gets its period
+    irregular_later = np.concatenate([five_minutes[:20], five_minutes[20] + np.arange(1000) * 3600.0])
+    assert daily_period(irregular_later) == 288
+    assert daily_period(np.arange(0, 86400 * 30, 86400.0)) is None
+    assert daily_period(np.array([0.0, 300.0])) is None
+
+
+def test_aiops_scores_look_at_no_later_row() -> None:
+    """The contract of ``aiops score``: scoring a prefix of the file gives the prefix of the scores,
+    timestamps included (the period is chosen from the first rows, the range from past ones)."""
+    rng = np.random.default_rng(11)
+    epoch = np.arange(900) * 300.0
+    values = 50 + 10 * np.sin(np.arange(900) / 288 * 2 * np.pi) + rng.normal(0, 1, 900)
+    values[700] = 120.0  # beyond the range: the range break fires
+    full = score_series(epoch, values)
+    for cut in (40, 150, 320, 500, 650, 701):
+        assert np.array_equal(score_series(epoch[:cut], values[:cut]), full[:cut])
+    assert full[700] == full.max() and full[700] > 0.5
 
 
 def test_refractory_period_makes_one_alarm_per_episode() -> None:
