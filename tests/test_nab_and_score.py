@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,24 @@ def test_a_missing_value_is_a_gap_not_a_blindfold() -> None:
     assert gapped[300] == 0.0
     assert gapped[550] > 0.5 and gapped[550] == pytest.approx(clean[550], abs=0.1)
     assert np.isfinite(gapped).all()
+
+
+def test_halves_benchmark_compares_with_and_without_a_part(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.nab_halves import main
+
+    corpus = tmp_path / "nab"
+    (corpus / "cat").mkdir(parents=True)
+    series_csv(corpus / "cat" / "a.csv")
+    series_csv(corpus / "cat" / "b.csv", jump_at=1000)
+    windows = {
+        "cat/a.csv": [["2014-04-05 04:00:00.000000", "2014-04-05 10:00:00.000000"]],
+        "cat/b.csv": [["2014-04-04 12:00:00.000000", "2014-04-04 20:00:00.000000"]],
+    }
+    (corpus / "combined_windows.json").write_text(json.dumps(windows))
+    assert main([str(corpus), "--without", "novelty", "--splits", "3", "--processes", "1"]) == 0
+    whole, halves = capsys.readouterr().out.splitlines()
+    assert whole.startswith("whole corpus (2 files), standard: ")
+    found = re.match(r"(\d+) halves: better with novelty in (\d+), worse in (\d+), same in (\d+);", halves)
+    assert found is not None, halves
+    total, better, worse, same = map(int, found.groups())
+    assert total == 6 and better + worse + same == 6  # 3 splits x 2 halves, every one counted
