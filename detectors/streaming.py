@@ -495,6 +495,15 @@ class Ensemble:
     both far and new ranks highest. With a ``range_break`` member (:class:`RangeBreak`), a value
     beyond everything remembered adds ``range_weight`` to the score: evidence of its own, which
     the calibrated members understate when the series' own past was already wild.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(2)
+    >>> xs = rng.normal(20, 1, 1200)
+    >>> xs[1000:1005] = 35.0  # one episode of five odd points
+    >>> ensemble = Ensemble([RobustZ(), Cusum()], novelty=ShapeNovelty(), range_break=RangeBreak())
+    >>> scores = ensemble.score_many(xs)
+    >>> bool(scores[1000] > 0.5), int((scores[1001:1100] > scores[1000]).sum())  # one alarm for it
+    (True, 0)
     """
 
     name = "ensemble"
