@@ -19,6 +19,7 @@ would have got in order: its overdue checkpoints are simply evaluated at once.
 from __future__ import annotations
 
 import heapq
+import math
 from bisect import bisect_left, insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -26,10 +27,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from aiops.correlation import FleetCheck, IncidentBook
-from aiops.detectors.base import JudgeInput, MetricJudge
+from aiops.detectors.base import FloatArray, JudgeInput, MetricJudge
 from aiops.detectors.combine import combine
+from aiops.detectors.counterfactual import CounterfactualFit, bin_means, bin_width, fit_counterfactual, sampling_interval
 from aiops.detectors.iforest import IsolationForestJudge
-from aiops.detectors.judge import BeforeAfterJudge
+from aiops.detectors.residual_judge import CounterfactualJudge
 from aiops.history import MovingWindow, SeriesHistory
 from aiops.model import (
     Anomaly,
@@ -57,6 +59,14 @@ class EngineConfig:
     step: float = 60.0  # how often an open analysis is looked at
     lateness: float = 60.0  # how long to wait for out-of-order samples before a look
     seasonal_days: int = 2  # earlier days compared at the same time of day (0: off)
+    # How far back the counterfactual is fitted and its placebo spread measured: hours, so that a
+    # daily ramp, autocorrelated wander and peers' tracking all show in it.
+    history_window: float = 6 * 3600.0
+    # Windows stretch to hold at least this many bins (a bin: a minute, or one sample of a slower
+    # metric), so 5-minute metrics get windows that can decide something without configuration.
+    min_baseline_bins: int = 12
+    min_analysis_bins: int = 8
+    min_history_bins: int = 72
     fleet_check: bool = True
     multivariate: bool = True  # isolation forest over a service's metrics together, at the final look
     recovery_horizon: float = 6 * 3600.0  # how long an incident is watched for its metrics to come back
@@ -67,7 +77,23 @@ class EngineConfig:
 
     @property
     def retention(self) -> float:
-        return self.seasonal_days * DAY + self.baseline_window + self.analysis_window + 2 * self.step
+        return self.seasonal_days * DAY + self.lookback_window + self.analysis_window + 2 * self.step
+
+    @property
+    def lookback_window(self) -> float:
+        """How far before a deploy its own history is read (the seasonal days come on top)."""
+        return max(self.baseline_window, self.history_window)
+
+    def windows(self, width: float) -> tuple[int, int, int]:
+        """(baseline, analysis, history) in bins of ``width`` seconds, each stretched to its minimum.
+
+        >>> EngineConfig().windows(60.0), EngineConfig().windows(300.0)
+        ((60, 30, 360), (12, 8, 72))
+        """
+        baseline = max(self.min_baseline_bins, math.ceil(self.baseline_window / width - 1e-9))
+        analysis = max(self.min_analysis_bins, math.ceil(self.analysis_window / width - 1e-9))
+        history = max(self.min_history_bins, math.ceil(self.history_window / width - 1e-9), baseline + analysis)
+        return baseline, analysis, history
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +134,7 @@ class Engine:
         calibration: dict[tuple[str, str], float] | None = None,
     ) -> None:
         self.config = config or EngineConfig()
-        self.judge: MetricJudge = judge or BeforeAfterJudge()
+        self.judge: MetricJudge = judge or CounterfactualJudge()
         self.multivariate = IsolationForestJudge() if self.config.multivariate else None
         # (service, metric) -> least relative change that fails it, learnt from feedback (aiops.calibration).
         self.calibration: dict[tuple[str, str], float] = dict(calibration or {})
@@ -127,6 +153,9 @@ class Engine:
         self._watch: dict[str, tuple[DeployEvent, tuple[str, ...], float, float]] = {}
         self._recovery: list[tuple[float, str]] = []
         self._trimmed_at = float("-inf")
+        # (service, deploy time) -> (metric, with peers?) -> the counterfactual fitted at the first look.
+        self._fits: dict[tuple[str, float], dict[tuple[str, bool], CounterfactualFit | None]] = {}
+        self._widths: dict[tuple[str, str], float] = {}
         self.incidents = IncidentBook()
         self._fleet = FleetCheck(self)
         self._recent_window = float(getattr(getattr(self.judge, "params", None), "recent_window", 600.0))
@@ -233,7 +262,7 @@ class Engine:
 
         times = self._deploy_times.setdefault(d.service, [])
         insort(times, d.ts)
-        end = d.ts + self.config.analysis_window
+        end = d.ts + self.analysis_span(d.service, d.ts)
         cut_short = False
         nxt = bisect_left(times, d.ts) + 1
         if nxt < len(times) and times[nxt] < end:
@@ -265,8 +294,28 @@ class Engine:
 
     @property
     def lookback(self) -> float:
-        """How far before a deploy its analysis reads: the baseline and the same time on earlier days."""
-        return self.config.baseline_window + self.config.seasonal_days * DAY
+        """How far before a deploy its analysis reads: the history and the same time on earlier days."""
+        return self.config.lookback_window + self.config.seasonal_days * DAY
+
+    def width(self, service: str, metric: str, deploy_ts: float) -> float:
+        """The bin width of one series around a deploy, from its sampling interval in the hour before."""
+        key = (service, metric)
+        width = self._widths.get(key)
+        if width is None:
+            series = self._series.get(key)
+            ts = series.window_before(deploy_ts - 3600.0, deploy_ts)[0] if series is not None else np.empty(0)
+            width = bin_width(sampling_interval(ts))
+            if len(ts) >= 4:  # a series that just started is measured again at its next deploy
+                self._widths[key] = width
+        return width
+
+    def analysis_span(self, service: str, deploy_ts: float) -> float:
+        """How long a deploy's analysis runs: the configured window, stretched for slowly sampled metrics."""
+        span = self.config.analysis_window
+        for metric in self._metrics_of.get(service, ()):
+            width = self.width(service, metric, deploy_ts)
+            span = max(span, self.config.windows(width)[1] * width)
+        return span
 
     def _run_due(self, effects: Effects, horizon: float) -> None:
         if horizon > self.looked_until:
@@ -296,7 +345,7 @@ class Engine:
             if watch is None or not self.incidents.is_open(incident_id):
                 if watch is not None:  # resolved otherwise (a rollback): the watch ends here
                     del self._watch[incident_id]
-                    self._fleet.release(watch[0])
+                    self.release(watch[0])
                 continue
             d, metrics, until, written_until = watch
             if self._recovered(d, metrics, at):
@@ -307,7 +356,7 @@ class Engine:
                 heapq.heappush(heap, (at + self.config.recovery_step, incident_id))
                 continue
             del self._watch[incident_id]
-            self._fleet.release(d)
+            self.release(d)
 
     def _recovered(self, d: DeployEvent, metrics: Iterable[str], at: float) -> bool:
         """Every failed metric, over the last recent window, is no longer worse than before the deploy."""
@@ -350,6 +399,11 @@ class Engine:
             mv = self.judge.judge(data)
             if self._fleet.is_incident(d.service, data):
                 fleet.append(metric)
+                if mv.verdict is VerdictResult.FAIL:
+                    # Peers that tracked this service were hit too: what counts is what moved beyond
+                    # their median change, measured against the service's own history.
+                    own = self._fit(d.service, metric, d.ts, at, peers=False)
+                    mv = self.judge.judge(replace(data, counterfactual=own, peer_post=None, net_of_control=True))
                 if mv.verdict is not VerdictResult.FAIL:  # the deploy did nothing beyond the fleet's trouble
                     mv = replace(mv, verdict=VerdictResult.INCONCLUSIVE, reason=f"{mv.reason}; fleet-wide problem")
             verdicts.append(mv)
@@ -419,7 +473,7 @@ class Engine:
             return  # its peer windows serve the recovery watch; released when that ends
         if d.kind is DeployKind.ROLLBACK and verdict.verdict is VerdictResult.PASS:
             effects.incidents.extend(self.incidents.resolve_by_rollback(d, verdict))
-        self._fleet.release(d)
+        self.release(d)
 
     def judge_input(
         self, service: str, metric: str, deploy_ts: float, at: float, final: bool, control: bool = False
@@ -427,6 +481,7 @@ class Engine:
         """What the judge sees for one metric; ``control`` adds the peers' move over the same windows."""
         cfg = self.config
         series = self._series[(service, metric)]
+        fit = self._fit(service, metric, deploy_ts, at, control)
         b_ts, b_vals = series.window_before(deploy_ts - cfg.baseline_window, deploy_ts)
         c_ts, c_vals = series.window(deploy_ts, at)
         control_change = self._fleet.control_change(service, metric, deploy_ts, at) if control else None
@@ -455,7 +510,68 @@ class Engine:
             ),
             final=final,
             min_change=self.calibration.get((service, metric)),
+            counterfactual=fit,
+            peer_post=self._peer_post(fit, metric, deploy_ts, at) if fit is not None and fit.model == "peers" else None,
+            at=at,
         )
+
+    def _fit(self, service: str, metric: str, deploy_ts: float, at: float, peers: bool) -> CounterfactualFit | None:
+        """The counterfactual of one metric around one deploy, fitted once (history before the deploy only)."""
+        fits = self._fits.get((service, deploy_ts))
+        if fits is None:
+            if len(self._fits) > 20_000:  # only fits of long-decided deploys are left by then
+                self._fits.clear()
+            fits = self._fits[(service, deploy_ts)] = {}
+        if (metric, peers) in fits:
+            return fits[(metric, peers)]
+        cfg = self.config
+        width = self.width(service, metric, deploy_ts)
+        baseline, analysis, history = cfg.windows(width)
+        horizon = max(analysis, math.ceil((cfg.recovery_horizon + cfg.analysis_window) / width))
+        own_ts, own_values = self.window(
+            service, metric, deploy_ts - history * width - cfg.seasonal_days * DAY, deploy_ts, before=True
+        )
+        peer_data: dict[str, tuple[FloatArray, FloatArray]] = {}
+        if peers:
+            for peer in self._fleet.peers(service, metric, deploy_ts, at):
+                peer_data[peer] = self.window(peer, metric, deploy_ts - history * width, deploy_ts, before=True)
+        fit = None
+        if len(own_ts):
+            fit = fit_counterfactual(
+                own_ts,
+                own_values,
+                peer_data,
+                deploy_ts=deploy_ts,
+                width=width,
+                baseline_bins=baseline,
+                history_bins=history,
+                post_bins=min(horizon, round(DAY / width)),
+                analysis_bins=analysis,
+                seasonal_days=cfg.seasonal_days,
+                earlier_deploys=[t for t in self._deploy_times.get(service, ()) if t < deploy_ts],
+            )
+        fits[(metric, peers)] = fit
+        return fit
+
+    def release(self, d: DeployEvent) -> None:
+        """Forget what was kept for a deploy's looks: none will come again."""
+        self._fleet.release(d)
+        self._fits.pop((d.service, d.ts), None)
+
+    def _peer_post(self, fit: CounterfactualFit, metric: str, deploy_ts: float, at: float) -> dict[str, FloatArray]:
+        """This look's bins of the peers the counterfactual regresses on; a peer's bins after its own
+        deploy are left empty (held at its last value): what its release did is no part of ours."""
+        m = max(0, math.floor((at - deploy_ts) / fit.width + 1e-9))
+        out = {}
+        for peer in fit.peer_names:
+            ts, values = self.window(peer, metric, deploy_ts, at)
+            bins = bin_means(ts, values, deploy_ts, fit.width, 0, m)
+            times = self._deploy_times.get(peer, [])
+            i = bisect_left(times, deploy_ts)
+            if i < len(times) and times[i] <= at:
+                bins[max(0, math.floor((times[i] - deploy_ts) / fit.width)) :] = np.nan
+            out[peer] = bins
+        return out
 
     # --- helpers for correlation -----------------------------------------------------------------
 
@@ -505,7 +621,7 @@ class Engine:
     def _trim(self) -> None:
         horizon = self.watermark - self.config.retention
         oldest_open = min((a.deploy.ts for a in self._analyses.values()), default=self.watermark)
-        horizon = min(horizon, oldest_open - self.config.baseline_window - self.config.seasonal_days * DAY)
+        horizon = min(horizon, oldest_open - self.lookback)
         for series in self._series.values():
             series.trim(horizon)
         self._trimmed_at = self.watermark

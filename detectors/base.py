@@ -8,15 +8,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
+from aiops.detectors.counterfactual import CounterfactualFit
+from aiops.detectors.robust import FloatArray
 from aiops.model import Direction, MetricVerdict
 
-FloatArray = npt.NDArray[np.float64]
+__all__ = ["DetectorParams", "FloatArray", "JudgeInput", "MetricJudge", "StreamingDetector"]
 
 
 @runtime_checkable
@@ -54,6 +54,13 @@ class JudgeInput:
     # The least relative change that fails this metric when feedback raised it above the default
     # (aiops.calibration): false positives teach what this service's metric does after every deploy.
     min_change: float | None = None
+    # What the metric would have done without the deploy (aiops.detectors.counterfactual), fitted on
+    # the hours before it, and this look's bins of the peers that counterfactual regresses on.
+    counterfactual: CounterfactualFit | None = None
+    peer_post: Mapping[str, FloatArray] | None = None
+    at: float | None = None  # the look's checkpoint: only bins complete by then are judged
+    # A fleet-wide move is under way: judge what moved beyond the peers' median change.
+    net_of_control: bool = False
 
 
 class MetricJudge(Protocol):
@@ -78,3 +85,6 @@ class DetectorParams:
     min_effect_sigmas: float = 0.5
     # A slow leak shows in the recent part of the window first: also judge the last 10 minutes.
     recent_window: float = 600.0
+    # The counterfactual judge counts bins (one minute, or one sample for slower metrics).
+    min_current_bins: int = 3
+    min_baseline_bins: int = 6

@@ -112,7 +112,7 @@ class BeforeAfterJudge:
             change=float(outcome.change) if np.isfinite(outcome.change) else None,
             p_value=outcome.p,
             effect=float(outcome.effect),
-            onset=_onset(data) if verdict is VerdictResult.FAIL else None,
+            onset=onset(data) if verdict is VerdictResult.FAIL else None,
             reason=reason,
             **common,  # type: ignore[arg-type]
         )
@@ -181,7 +181,7 @@ def _deseasonalise(
     return base, cur - typical_rise
 
 
-def _onset(data: JudgeInput) -> float | None:
+def onset(data: JudgeInput) -> float | None:
     """The first post-deploy time from which the metric stays on the worse side of the baseline."""
     if len(data.current) == 0:
         return None

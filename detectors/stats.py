@@ -21,10 +21,9 @@ from typing import Literal
 
 import numpy as np
 
-from aiops.detectors.base import FloatArray
+from aiops.detectors.robust import MAD_TO_SIGMA, FloatArray
 
 Alternative = Literal["greater", "less", "two-sided"]
-MAD_TO_SIGMA = 1.4826
 
 
 def median(values: FloatArray | list[float]) -> float:

@@ -37,8 +37,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from aiops.detectors.base import FloatArray
+from aiops.detectors.robust import MAD_TO_SIGMA
 
-MAD_TO_SIGMA = 1.4826
 
 
 class _Calibrator:

@@ -1,0 +1,396 @@
+"""What a metric would have done without the deploy, and how far that guess usually misses.
+
+A deploy is judged by the gap between what the metric did after it and a *counterfactual*: what it
+would have done anyway. Three candidate counterfactuals are fitted on the hours before the deploy,
+on a regular grid of bins (so 15-second and 5-minute metrics are handled alike):
+
+- ``level``: the baseline level carries on;
+- ``seasonal``: the same time of day on earlier days (a daily cycle, whatever its phase or shape);
+- ``peers``: a multiple of the median of the services that did not deploy and tracked this one
+  before the deploy (a synthetic control in the CausalImpact spirit); a peer that did not move with
+  the service before the deploy is no control.
+
+Each is scored by an **in-time placebo test**: the same before/after statistic is computed at every
+earlier time where no deploy happened, and the spread of those placebo effects is how far this
+counterfactual misses when nothing changed. The model that misses least is kept, and its placebo
+spread (never less than the spread implied by the residuals' autocorrelation) is the yardstick the
+judge measures the real effect with. Autocorrelated noise, a daily ramp the model cannot follow,
+or a peer that stopped tracking all widen the placebo spread, so they cost power, not false fails.
+
+Pure numpy: the engine hands in arrays, nothing here reads a clock or a store.
+
+>>> import numpy as np
+>>> t = np.arange(-6 * 3600.0, 0.0, 30.0)
+>>> rng = np.random.default_rng(1)
+>>> y = 100 + 20 * np.sin(2 * np.pi * t / 86400.0) + rng.normal(0, 1, t.size)
+>>> fit = fit_counterfactual(t, y, {}, deploy_ts=0.0, width=60.0, baseline_bins=60, history_bins=360,
+...                          post_bins=30)
+>>> fit.model, fit.placebos > 100
+('level', True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aiops.detectors.robust import MAD_TO_SIGMA, FloatArray, robust_sd
+
+DAY = 86_400.0
+# Bin widths that divide a day, so "the same bin yesterday" is a whole number of bins back.
+BIN_WIDTHS = (60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
+MIN_PLACEBOS = 20  # fewer placebo windows than this say too little about the spread
+MAX_PEERS = 8  # the best-tracking peers make the index; more add little but cost
+# A peer tracks when its smoothed history correlates at least this well with the service's. Peers
+# on another daily phase fall below it, and a service with no tracking peer relies on its own
+# history. The placebo test has the last word: peers are used only when they miss less.
+TRACKING = 0.5
+
+
+def sampling_interval(ts: FloatArray) -> float:
+    """Median gap between consecutive samples (NaN with fewer than two).
+
+    >>> sampling_interval(np.array([0.0, 30.0, 60.0, 95.0, 120.0]))
+    30.0
+    """
+    if len(ts) < 2:
+        return float("nan")
+    gaps = np.diff(ts)
+    gaps = gaps[gaps > 0]
+    return float(np.median(gaps)) if len(gaps) else float("nan")
+
+
+def bin_width(interval: float) -> float:
+    """The grid for a series sampled every ``interval`` seconds: one minute, or one sample when slower.
+
+    >>> bin_width(15.0), bin_width(30.0), bin_width(300.0), bin_width(float("nan"))
+    (60.0, 60.0, 300.0, 60.0)
+    """
+    if not math.isfinite(interval):
+        return BIN_WIDTHS[0]
+    for width in BIN_WIDTHS:
+        if width >= interval * 0.999:
+            return width
+    return BIN_WIDTHS[-1]
+
+
+def bin_means(ts: FloatArray, values: FloatArray, origin: float, width: float, lo: int, hi: int) -> FloatArray:
+    """Mean of the samples in each bin ``[origin + i*width, origin + (i+1)*width)`` for lo <= i < hi; NaN if empty.
+
+    >>> bin_means(np.array([0.0, 10.0, 70.0]), np.array([1.0, 3.0, 5.0]), 0.0, 60.0, 0, 3).tolist()
+    [2.0, 5.0, nan]
+    """
+    n = hi - lo
+    if n <= 0:
+        return np.empty(0)
+    idx = np.floor((ts - origin) / width).astype(np.int64) - lo
+    keep = (idx >= 0) & (idx < n)
+    idx = idx[keep]
+    sums = np.bincount(idx, weights=values[keep], minlength=n)
+    counts = np.bincount(idx, minlength=n)
+    out = np.full(n, np.nan)
+    filled = counts > 0
+    out[filled] = sums[filled] / counts[filled]
+    return out
+
+
+def _smooth(values: FloatArray, half: int) -> FloatArray:
+    """NaN-aware centred moving mean over ``2*half + 1`` bins (a day-ago value is one noisy draw)."""
+    if half <= 0:
+        return values
+    ok = np.isfinite(values)
+    kernel = np.ones(2 * half + 1)
+    sums = np.convolve(np.where(ok, values, 0.0), kernel, mode="same")
+    counts = np.convolve(ok.astype(np.float64), kernel, mode="same")
+    out = np.full(values.shape, np.nan)
+    np.divide(sums, counts, out=out, where=counts > 0)
+    return out
+
+
+def _fill(values: FloatArray) -> FloatArray:
+    """Missing bins take the nearest earlier value (the first ones the nearest later value)."""
+    ok = np.isfinite(values)
+    if ok.all() or not ok.any():
+        return values
+    idx = np.where(ok, np.arange(len(values)), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out = values[idx]
+    first = int(np.argmax(ok))
+    out[:first] = values[first]
+    return out
+
+
+def _lag1(values: FloatArray) -> float:
+    """Lag-1 autocorrelation of the finite, consecutive pairs (0 when too few)."""
+    a, b = values[:-1], values[1:]
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 10:
+        return 0.0
+    a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+    denom = math.sqrt(float((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denom) if denom > 0 else 0.0
+
+
+@dataclass(slots=True)
+class Residuals:
+    """One candidate counterfactual's misses over the history: observed minus expected, per bin.
+
+    A window's miss is the *median* of its bins (a lone spike is one bin, not a shift), and an
+    effect is a post window's median miss minus the baseline's.
+    """
+
+    values: FloatArray  # bins [-history_bins, 0), relative to the deploy
+    blocked: np.ndarray  # bins a placebo window must not cover (earlier deploys of this service)
+    baseline_bins: int
+    _spread: dict[tuple[int, int], tuple[float, int]] = field(default_factory=dict)
+    _medians: dict[int, FloatArray] = field(default_factory=dict)
+
+    def baseline_miss(self) -> float:
+        """Median miss over the baseline bins just before the deploy."""
+        return self._window_medians(self.baseline_bins)[-1] if len(self.values) >= self.baseline_bins else math.nan
+
+    def _window_medians(self, length: int) -> FloatArray:
+        """Median of every run of ``length`` consecutive bins (NaN where fewer than half hold data)."""
+        cached = self._medians.get(length)
+        if cached is None:
+            r = self.values
+            if len(r) < length:
+                cached = np.empty(0)
+            else:
+                windows = np.lib.stride_tricks.sliding_window_view(r, length)
+                filled = np.isfinite(windows).sum(axis=1)
+                cached = np.full(len(windows), np.nan)
+                enough = filled >= max(1, length / 2)
+                if enough.any():
+                    with np.errstate(all="ignore"):
+                        cached[enough] = np.nanmedian(windows[enough], axis=1)
+            self._medians[length] = cached
+        return cached
+
+    def spread(self, start: int, end: int) -> tuple[float, int]:
+        """How far ``median(post bins [start, end)) - median(baseline bins)`` strays when there is no deploy.
+
+        Returns (spread, placebo count): the larger of the placebo spread and the spread the
+        residuals' autocorrelation implies (a placebo sample can be small or unlucky).
+        """
+        key = (start, end)
+        cached = self._spread.get(key)
+        if cached is None:
+            cached = self._spread[key] = self._compute_spread(start, end)
+        return cached
+
+    def _compute_spread(self, start: int, end: int) -> tuple[float, int]:
+        r, base_n = self.values, self.baseline_bins
+        length = max(1, end - start)
+        blocked = np.concatenate([[0], np.cumsum(self.blocked)])
+        taus = np.arange(base_n, len(r) - end + 1)
+        placebo_sd, n_placebos = 0.0, 0
+        if len(taus):
+            base_med = self._window_medians(base_n)[taus - base_n]
+            post_med = self._window_medians(length)[taus + start]
+            effects = post_med - base_med
+            clean = blocked[taus + end] - blocked[taus - base_n] == 0
+            valid = np.isfinite(effects) & clean
+            n_placebos = int(valid.sum())
+            if n_placebos >= MIN_PLACEBOS:
+                # Around zero, not the placebos' median: a counterfactual that is biased misses by that bias.
+                magnitude = np.abs(effects[valid])
+                placebo_sd = max(float(MAD_TO_SIGMA * np.median(magnitude)), float(np.quantile(magnitude, 0.9)) / 1.645)
+        # What autocorrelated noise alone implies for a difference of two window medians (AR(1);
+        # a median of n normal values varies pi/2 times as much as their mean).
+        phi = min(max(_lag1(r), 0.0), 0.97)
+        inflation = (1 + phi) / (1 - phi) * math.pi / 2
+        sd = robust_sd(r)
+        ar_sd = sd * math.sqrt(inflation * (1.0 / length + 1.0 / base_n)) if math.isfinite(sd) else 0.0
+        if n_placebos < MIN_PLACEBOS:
+            ar_sd *= 1.5  # no placebo check on the model: be wary of what the residuals do not show
+        return max(placebo_sd, ar_sd, 1e-12), n_placebos
+
+
+@dataclass(slots=True)
+class CounterfactualFit:
+    """The chosen counterfactual of one metric around one deploy, ready to judge any later look."""
+
+    model: str  # "level", "seasonal" or "peers"
+    deploy_ts: float
+    width: float
+    baseline_bins: int
+    residuals: Residuals
+    baseline_level: float  # median of the observed baseline bins: what "x %" is a share of
+    baseline_residual: float  # median miss over the baseline bins
+    baseline_filled: int  # baseline bins that hold data
+    seasonal_post: FloatArray | None = None  # expected seasonal value for post bins [0, post_bins)
+    seasonal_days: int = 0
+    peer_names: tuple[str, ...] = ()
+    peer_scale: FloatArray | None = None  # each peer's history median: peers enter as relative levels
+    slope: float = 0.0  # expected = slope * peer index
+    placebos: int = 0
+
+    def describe(self) -> str:
+        """Where the expectation comes from, in words for the evidence."""
+        if self.model == "seasonal":
+            days = "day" if self.seasonal_days == 1 else f"{self.seasonal_days} days"
+            return f"its own previous {days} at this time"
+        if self.model == "peers":
+            n = len(self.peer_names)
+            return f"{n} tracking peer{'s' if n != 1 else ''} ({', '.join(self.peer_names[:3])}{', ...' if n > 3 else ''})"
+        return "its baseline level"
+
+    def expected(self, post_bins: np.ndarray, peer_post: Mapping[str, FloatArray] | None = None) -> FloatArray:
+        """The counterfactual value (up to the residual offset) of each post-deploy bin index."""
+        if self.model == "seasonal" and self.seasonal_post is not None:
+            idx = np.clip(post_bins, 0, len(self.seasonal_post) - 1)
+            return self.seasonal_post[idx]
+        if self.model == "peers" and self.peer_scale is not None:
+            empty = np.full(len(post_bins), np.nan)
+            columns = []
+            for name in self.peer_names:
+                values = (peer_post or {}).get(name)
+                columns.append(values if values is not None and len(values) == len(post_bins) else empty)
+            index = peer_index(columns, self.peer_scale)
+            return np.asarray(self.slope * np.where(np.isfinite(index), index, 1.0))
+        return np.zeros(len(post_bins))
+
+
+def _tracking_peers(
+    peers: Mapping[str, tuple[FloatArray, FloatArray]], deploy_ts: float, width: float, history_bins: int, y: FloatArray
+) -> tuple[tuple[str, ...], FloatArray]:
+    """The peers that moved with ``y`` over the history (correlation >= TRACKING), best first, and
+    their baseline medians (each peer enters as its level relative to that)."""
+    ranked = []
+    ok_y = np.isfinite(y)
+    # Correlate the slow part: minute bins of a noisy metric hide a shared cycle under their noise.
+    half = max(1, round(300.0 / width))
+    y_slow = _smooth(y, half)
+    for name in sorted(peers):
+        ts, values = peers[name]
+        col = bin_means(ts, values, deploy_ts, width, -history_bins, 0)
+        ok = np.isfinite(col)
+        if ok.sum() < 0.75 * ok_y.sum():  # a peer must cover most of the history the service has
+            continue
+        scale = float(np.median(col[ok]))
+        both = ok & ok_y
+        if not math.isfinite(scale) or abs(scale) < 1e-12 or both.sum() < 10:
+            continue
+        slow = _smooth(col, half)
+        a, b = slow[both] - slow[both].mean(), y_slow[both] - y_slow[both].mean()
+        denom = math.sqrt(float((a * a).sum() * (b * b).sum()))
+        corr = float((a * b).sum()) / denom if denom > 0 else 0.0
+        if corr >= TRACKING:
+            ranked.append((-corr, name, scale))
+    ranked.sort()
+    chosen = ranked[:MAX_PEERS]
+    return tuple(n for _, n, _ in chosen), np.array([sc for _, _, sc in chosen])
+
+
+def peer_index(columns: Sequence[FloatArray], scales: FloatArray) -> FloatArray:
+    """The median, bin by bin, of the peers' levels relative to their own baseline: one covariate
+    that a single peer's own trouble cannot drag along.
+
+    >>> peer_index([np.array([1.0, 2.0]), np.array([2.0, 4.0]), np.array([30.0, 6.0])], np.array([1.0, 2.0, 30.0])).tolist()
+    [1.0, 2.0]
+    """
+    stack = np.vstack([_fill(np.asarray(c, dtype=np.float64)) / sc for c, sc in zip(columns, scales, strict=True)])
+    with np.errstate(all="ignore"):
+        return np.asarray(np.nanmedian(stack, axis=0), dtype=np.float64)
+
+
+def fit_counterfactual(
+    own_ts: FloatArray,
+    own_values: FloatArray,
+    peers: Mapping[str, tuple[FloatArray, FloatArray]],
+    *,
+    deploy_ts: float,
+    width: float,
+    baseline_bins: int,
+    history_bins: int,
+    post_bins: int,
+    analysis_bins: int | None = None,
+    seasonal_days: int = 2,
+    earlier_deploys: Sequence[float] = (),
+) -> CounterfactualFit:
+    """Fit the candidate counterfactuals on the samples before ``deploy_ts`` and keep the one that misses least.
+
+    ``post_bins``: how far after the deploy the counterfactual must reach (recovery watches too);
+    ``analysis_bins``: the window whose placebo spread picks the model (``post_bins`` if None).
+    ``own_*``: this series, reaching ``seasonal_days`` days before the history when it can;
+    ``peers``: services that did not deploy, over the history; ``earlier_deploys``: this service's
+    deploys before this one (placebo windows must not straddle them).
+    """
+    d_bins = round(DAY / width)
+    y_all = bin_means(own_ts, own_values, deploy_ts, width, -history_bins - seasonal_days * d_bins, 0)
+    y = y_all[-history_bins:]
+    blocked = np.zeros(history_bins, dtype=np.int64)
+    for ts in earlier_deploys:
+        i = math.floor((ts - deploy_ts) / width) + history_bins
+        if 0 <= i < history_bins:
+            blocked[i] = 1
+    base = y[-baseline_bins:]
+    base_ok = np.isfinite(base)
+    level = float(np.median(base[base_ok])) if base_ok.any() else float("nan")
+
+    candidates: list[tuple[str, FloatArray, dict[str, object]]] = [("level", y.copy(), {})]
+
+    # The same bins on earlier days, smoothed: a day-ago minute is one noisy draw of the cycle.
+    smooth = max(1, round(600.0 / width))
+    days = []
+    for k in range(1, seasonal_days + 1):
+        # Day k's bins under the history and under the analysis window (all before the deploy).
+        start = len(y_all) - history_bins - k * d_bins
+        post_part = min(post_bins, d_bins)
+        full = y_all[start : start + history_bins + post_part]
+        if len(full) < history_bins + post_part:
+            full = np.concatenate([full, np.full(history_bins + post_part - len(full), np.nan)])
+        if np.isfinite(full[:history_bins]).mean() >= 0.5:
+            days.append(_smooth(full, smooth))
+    if days:
+        stack = np.vstack(days)
+        with np.errstate(all="ignore"):
+            profile = np.nanmean(stack, axis=0) if len(days) > 1 else stack[0]
+        if np.isfinite(profile[:history_bins]).mean() >= 0.5:
+            candidates.append(
+                ("seasonal", y - profile[:history_bins], {"seasonal_post": profile[history_bins:], "days": len(days)})
+            )
+
+    names, scales = _tracking_peers(peers, deploy_ts, width, history_bins, y)
+    if len(names) >= 2 and np.isfinite(y).sum() >= 30:
+        index = peer_index([bin_means(*peers[n], deploy_ts, width, -history_bins, 0) for n in names], scales)
+        # The service moves in proportion to its peers: one factor, its typical ratio to their index.
+        # (A fitted slope would be attenuated by the index's own noise over a few flat hours.)
+        with np.errstate(all="ignore"):
+            ratio = y / index
+        ok = np.isfinite(ratio)
+        if ok.sum() >= 30:
+            factor = float(np.median(ratio[ok]))
+            extra = {"names": names, "slope": factor, "scales": scales}
+            candidates.append(("peers", y - factor * index, extra))
+
+    judged = min(post_bins, analysis_bins or post_bins)
+    best: tuple[float, str, Residuals, dict[str, object]] | None = None
+    for model, resid, extra in candidates:
+        residuals = Residuals(resid, blocked, baseline_bins)
+        spread, _ = residuals.spread(0, judged)
+        if best is None or spread < best[0] * 0.95:  # a model has to miss clearly less to replace a simpler one
+            best = (spread, model, residuals, extra)
+    assert best is not None
+    _, model, residuals, extra = best
+    baseline_residual = residuals.baseline_miss()
+    return CounterfactualFit(
+        model=model,
+        deploy_ts=deploy_ts,
+        width=width,
+        baseline_bins=baseline_bins,
+        residuals=residuals,
+        baseline_level=level,
+        baseline_residual=baseline_residual,
+        baseline_filled=int(base_ok.sum()),
+        seasonal_post=extra.get("seasonal_post"),  # type: ignore[arg-type]
+        seasonal_days=int(extra.get("days", 0)),  # type: ignore[call-overload]
+        peer_names=extra.get("names", ()),  # type: ignore[arg-type]
+        slope=float(extra.get("slope", 0.0)),  # type: ignore[arg-type]
+        peer_scale=extra.get("scales"),  # type: ignore[arg-type]
+        placebos=residuals.spread(0, judged)[1],
+    )
