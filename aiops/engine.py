@@ -408,9 +408,10 @@ class Engine:
                     mv = replace(mv, verdict=VerdictResult.INCONCLUSIVE, reason=f"{mv.reason}; fleet-wide problem")
             verdicts.append(mv)
         # The joint view is costly (a forest per look): only at the final look, only when no single
-        # metric has already failed the deploy, and only when one moved the worse way with p < 0.05
-        # (the judges' p-values are one-sided): a joint regression shows at least weakly somewhere.
-        hint = any(m.p_value is not None and m.p_value < 0.05 for m in verdicts)
+        # metric has already failed the deploy, and only when two moved the worse way with p < 0.05
+        # (the judges' p-values are one-sided and hold under autocorrelation): a joint regression
+        # shows at least weakly in more than one metric; one metric alone is its own judge's call.
+        hint = sum(m.p_value is not None and m.p_value < 0.05 for m in verdicts) >= 2
         if (
             final
             and hint

@@ -123,7 +123,7 @@ def _fill(values: FloatArray) -> FloatArray:
     return out
 
 
-def _lag1(values: FloatArray) -> float:
+def lag1(values: FloatArray) -> float:
     """Lag-1 autocorrelation of the finite, consecutive pairs (0 when too few)."""
     a, b = values[:-1], values[1:]
     ok = np.isfinite(a) & np.isfinite(b)
@@ -201,7 +201,7 @@ class Residuals:
                 placebo_sd = max(float(MAD_TO_SIGMA * np.median(magnitude)), float(np.quantile(magnitude, 0.9)) / 1.645)
         # What autocorrelated noise alone implies for a difference of two window medians (AR(1);
         # a median of n normal values varies pi/2 times as much as their mean).
-        phi = min(max(_lag1(r), 0.0), 0.97)
+        phi = min(max(lag1(r), 0.0), 0.97)
         inflation = (1 + phi) / (1 - phi) * math.pi / 2
         sd = robust_sd(r)
         ar_sd = sd * math.sqrt(inflation * (1.0 / length + 1.0 / base_n)) if math.isfinite(sd) else 0.0
@@ -238,6 +238,19 @@ class CounterfactualFit:
             n = len(self.peer_names)
             return f"{n} tracking peer{'s' if n != 1 else ''} ({', '.join(self.peer_names[:3])}{', ...' if n > 3 else ''})"
         return "its baseline level"
+
+    def post_bins(self, at: float) -> int:
+        """How many whole bins after the deploy a look at ``at`` can judge."""
+        return max(0, math.floor((at - self.deploy_ts) / self.width + 1e-9))
+
+    def misses(
+        self, ts: FloatArray, values: FloatArray, at: float, peer_post: Mapping[str, FloatArray] | None = None
+    ) -> FloatArray:
+        """Observed minus expected for each whole bin after the deploy (NaN where a bin is empty),
+        measured from the baseline's own miss: 0 is "as expected"."""
+        m = self.post_bins(at)
+        observed = bin_means(ts, values, self.deploy_ts, self.width, 0, m)
+        return observed - self.expected(np.arange(m), peer_post) - self.baseline_residual
 
     def expected(self, post_bins: np.ndarray, peer_post: Mapping[str, FloatArray] | None = None) -> FloatArray:
         """The counterfactual value (up to the residual offset) of each post-deploy bin index."""

@@ -1,25 +1,34 @@
-"""Several metrics at once: an isolation forest trained on the service's pre-deploy baseline.
+"""Several metrics at once: an isolation forest over the service's misses from what was expected.
 
 Some regressions show in no single metric clearly (latency a little up, errors a little up, CPU a
-little up). Each metric is put on a common scale first: its distance from the baseline median in
-robust sigmas, in the metric's *worse* direction only (a drop in latency is no regression), net of
-what the services that did not deploy did. The forest learns what the baseline's joint behaviour
-looks like; after the deploy, the share of points more isolated than all but 1 % of the baseline
-(and a one-sided rank test of the scores) says whether the service as a whole got worse.
+little up). Each metric enters as its *miss* in each bin: observed minus its counterfactual
+(:mod:`aiops.detectors.counterfactual`), in robust sigmas of its misses over the hours before the
+deploy, the metric's worse way only (a drop in latency is no regression). The forest learns what
+the older half of those hours' joint misses look like; after the deploy, the share of bins more isolated than all but
+1 % of the history, and the window's mean score against the same mean over every window of the
+newer half (placebos, scored out of sample like the bins after the deploy: misses are
+autocorrelated, so bins are not independent evidence), say whether the
+service as a whole got worse.
 
 >>> import numpy as np
 >>> from aiops.model import Direction
+>>> from aiops.detectors.counterfactual import fit_counterfactual
 >>> rng = np.random.default_rng(1)
->>> t_b, t_c = np.arange(240.0) * 15 - 3600, np.arange(60.0) * 15
+>>> t_h, t_c = np.arange(-6 * 3600.0, 0.0, 30.0), np.arange(0.0, 1800.0, 30.0)
 >>> def metric(name, shift):
-...     return JudgeInput(name, Direction.UP_IS_WORSE, 0.0, t_b, rng.normal(100, 5, 240), t_c,
-...                       rng.normal(100 + shift, 5, 60), final=True)
+...     fit = fit_counterfactual(t_h, rng.normal(100, 5, t_h.size), {}, deploy_ts=0.0, width=60.0,
+...                              baseline_bins=60, history_bins=360, post_bins=30)
+...     return JudgeInput(name, Direction.UP_IS_WORSE, 0.0, t_h, np.empty(0), t_c,
+...                       rng.normal(100 + shift, 5, t_c.size), final=True, counterfactual=fit, at=1800.0)
 >>> IsolationForestJudge().judge_service([metric("a", 4), metric("b", 4), metric("c", 4)]).verdict.value
 'fail'
+>>> IsolationForestJudge().judge_service([metric("a", 0), metric("b", 0), metric("c", 0)]).verdict.value
+'pass'
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,14 +36,14 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from aiops.detectors.base import FloatArray, JudgeInput
-from aiops.detectors.stats import mann_whitney_p, robust_center_scale
+from aiops.detectors.robust import robust_sd
 from aiops.model import Direction, MetricVerdict, VerdictResult
 
 NAME = "multivariate (isolation forest)"
 
 
-def _worse_scaled(values: FloatArray, center: float, scale: float, direction: Direction) -> FloatArray:
-    z = (values - center) / scale
+def _worse_scaled(misses: FloatArray, scale: float, direction: Direction) -> FloatArray:
+    z = misses / scale
     if direction is Direction.UP_IS_WORSE:
         return np.maximum(z, 0.0)
     if direction is Direction.DOWN_IS_WORSE:
@@ -42,48 +51,74 @@ def _worse_scaled(values: FloatArray, center: float, scale: float, direction: Di
     return np.abs(z)
 
 
-def _aligned(ts: FloatArray, values: FloatArray, grid: FloatArray) -> FloatArray:
-    """Values of one metric at the grid times (last value at or before each grid time)."""
-    idx = np.clip(np.searchsorted(ts, grid, side="right") - 1, 0, len(ts) - 1)
-    return values[idx]
-
-
 @dataclass(slots=True)
 class IsolationForestJudge:
     alpha: float = 1e-3
-    min_share: float = 0.15  # of post-deploy points beyond the baseline's 99th percentile (15x the expected 1 %)
-    min_points: int = 30
-    trees: int = 40  # 25 trees gave one more false fail over the 15 hard seeds than 40 or 60; ~1 ms each
+    min_share: float = 0.15  # of post-deploy bins beyond the history's 99th percentile (15x the expected 1 %)
+    min_points: int = 120  # history bins with every metric present (half train the forest)
+    min_current: int = 5
+    trees: int = 40
     seed: int = 0  # a fixed seed: the same data always gets the same verdict
     name: str = "isolation_forest"
 
     def judge_service(self, inputs: Sequence[JudgeInput]) -> MetricVerdict:
-        usable = [d for d in inputs if len(d.baseline) >= self.min_points and len(d.current) >= 5]
+        usable = [d for d in inputs if d.counterfactual is not None and d.at is not None]
+        if usable:  # one grid: the metrics sampled like the first one
+            width = usable[0].counterfactual.width  # type: ignore[union-attr]
+            usable = [d for d in usable if d.counterfactual.width == width]  # type: ignore[union-attr]
         if len(usable) < 2:
-            return MetricVerdict(NAME, VerdictResult.INCONCLUSIVE, reason="fewer than two metrics with enough data")
-        grid_b = usable[0].baseline_ts
-        grid_c = usable[0].current_ts
-        base_cols, cur_cols = [], []
+            return MetricVerdict(NAME, VerdictResult.INCONCLUSIVE, reason="fewer than two metrics with a counterfactual")
+        hist_cols, cur_cols = [], []
         for d in usable:
-            center, scale = robust_center_scale(d.baseline)
-            current = d.current / (1.0 + d.control_change) if d.control_change not in (None, -1.0) else d.current
-            base_cols.append(_worse_scaled(_aligned(d.baseline_ts, d.baseline, grid_b), center, scale, d.direction))
-            cur_cols.append(_worse_scaled(_aligned(d.current_ts, current, grid_c), center, scale, d.direction))
-        base = np.column_stack(base_cols)
+            fit = d.counterfactual
+            assert fit is not None and d.at is not None
+            history = fit.residuals.values - fit.baseline_residual
+            scale = robust_sd(history)
+            if not math.isfinite(scale) or scale <= 0:
+                scale = 1e-9
+            hist_cols.append(_worse_scaled(history, scale, d.direction))
+            cur_cols.append(_worse_scaled(fit.misses(d.current_ts, d.current, d.at, d.peer_post), scale, d.direction))
+        hist = np.column_stack(hist_cols)
         cur = np.column_stack(cur_cols)
-        forest = IsolationForest(n_estimators=self.trees, random_state=self.seed).fit(base)
+        hist = hist[np.isfinite(hist).all(axis=1)]
+        cur = cur[np.isfinite(cur).all(axis=1)]
+        if len(hist) < self.min_points or len(cur) < self.min_current:
+            return MetricVerdict(
+                NAME,
+                VerdictResult.INCONCLUSIVE,
+                reason=f"too little data: {len(hist)} history bins (need {self.min_points}), {len(cur)} after",
+            )
+        # Trained on the older half of the history; the newer half is scored as the post-deploy bins
+        # are, out of sample (a forest finds its own training points more normal than new ones).
+        half = len(hist) // 2
+        forest = IsolationForest(n_estimators=self.trees, random_state=self.seed).fit(hist[:half])
         # score_samples: higher = more normal. Negate so that higher = more isolated.
-        base_scores = -forest.score_samples(base)
+        hist_scores = -forest.score_samples(hist[half:])
         cur_scores = -forest.score_samples(cur)
-        p = mann_whitney_p(cur_scores, base_scores, "greater")
-        cut = float(np.quantile(base_scores, 0.99))
+        # The window's mean score against the same mean over every window of the newer half
+        # (placebos): neighbouring bins' scores are alike, so a rank test would count them as far
+        # more independent evidence than they are.
+        length = min(len(cur), len(hist_scores) // 2)
+        windows = np.lib.stride_tricks.sliding_window_view(hist_scores, length).mean(axis=1)
+        spread = max(
+            float(np.quantile(np.abs(windows - np.median(windows)), 0.9)) / 1.645,
+            float(np.std(hist_scores)) / math.sqrt(len(cur)),
+            1e-12,
+        )
+        z = (float(cur_scores.mean()) - float(np.median(windows))) / spread
+        p = 0.5 * math.erfc(z / math.sqrt(2))
+        cut = float(np.quantile(hist_scores, 0.99))
         share = float(np.mean(cur_scores > cut))
         failed = p < self.alpha and share >= self.min_share
         names = ", ".join(d.metric for d in usable)
         reason = (
-            f"{share:.0%} of points after the deploy are more unusual than 99 % of the baseline "
-            f"across {names} (p={p:.1e})"
+            f"{share:.0%} of the bins after the deploy miss their expectation more unusually than 99 % of the "
+            f"hours before, across {names} (p={p:.1e})"
         )
+        first = usable[0]
+        fit0 = first.counterfactual
+        assert fit0 is not None
+        onset_bin = int(np.argmax(cur_scores > cut)) if failed else None
         return MetricVerdict(
             NAME,
             VerdictResult.FAIL if failed else VerdictResult.PASS,
@@ -93,8 +128,8 @@ class IsolationForestJudge:
             p_value=p,
             effect=share / 0.01,
             direction=Direction.UP_IS_WORSE,
-            baseline_n=len(base),
+            baseline_n=len(hist),
             current_n=len(cur),
-            onset=float(grid_c[int(np.argmax(cur_scores > cut))]) if failed else None,
+            onset=fit0.deploy_ts + onset_bin * fit0.width if onset_bin is not None else None,
             reason=reason,
         )

@@ -24,7 +24,7 @@ before/after judge it also looks at the last 10 minutes alone, for slow leaks.
 ...                   rng.normal(125, 3, cur_ts.size), counterfactual=fit, at=600.0)
 >>> verdict = CounterfactualJudge().judge(data)
 >>> verdict.verdict.value, verdict.reason.split(" (z=")[0]
-('fail', 'latency_ms rose to 125 (+24%) where 100 was expected from its baseline level')
+('fail', 'latency_ms rose to 125 (+25%) where 99.9 was expected from its baseline level')
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class CounterfactualJudge:
             )
         common["baseline_n"] = fit.baseline_filled
         at = data.at if data.at is not None else (float(data.current_ts[-1]) + 1e-9 if len(data.current_ts) else 0.0)
-        m = max(0, math.floor((at - fit.deploy_ts) / fit.width + 1e-9))
+        m = fit.post_bins(at)
         observed = bin_means(data.current_ts, data.current, fit.deploy_ts, fit.width, 0, m)
         have = int(np.isfinite(observed).sum())
         if fit.baseline_filled < p.min_baseline_bins or have < p.min_current_bins:
