@@ -12,7 +12,8 @@ hurts. Pick the constants on some seeds and report on others (``--seeds``).
 
 Rows pool every seed's deploys: F1, precision and recall of fail verdicts, the false-fail rate
 (good deploys failed), the median time-to-fail of caught bad deploys (event-time minutes), good
-deploys failed while a fleet-wide incident was on (fleet-blamed), inconclusive verdicts, and the
+deploys failed while a fleet-wide incident was on (fleet-blamed; on-fleet-metric: of those, failed
+on the very metric the incident moved), inconclusive verdicts, and the
 seconds the engine took (generation excluded). Families sampled every 5 minutes get a second row
 per judge with windows set for 5-minute data (``5min-windows``: 6-h baseline, 2-h analysis, 300-s
 step), because the engine's default windows are seconds tuned for 30-s data.
@@ -111,6 +112,24 @@ def times_to_fail(fleet: Fleet, effects: Effects) -> list[float]:
     return out
 
 
+def blamed_for_fleet_metric(fleet: Fleet, effects: Effects) -> int:
+    """Good deploys failed ON a metric that a fleet-wide incident moved (truth ``fleet_metrics``).
+
+    ``score``'s fleet-blamed counts every failed deploy marked ``fleet``, also those failed on
+    another metric (an ordinary false fail that happened during the incident); this counts only
+    the deploys the incident itself was pinned on. A verdict without per-metric detail counts.
+    """
+    truth = {t["id"]: t for t in fleet.truth}
+    count = 0
+    for v in effects.verdicts:
+        row = truth.get(v.deployment_id)
+        if row is None or row["bad"] or not row["fleet"] or v.verdict is not VerdictResult.FAIL:
+            continue
+        failed = {m.metric for m in getattr(v, "metrics", ()) if m.verdict is VerdictResult.FAIL}
+        count += not failed or bool(failed & set(row.get("fleet_metrics", failed)))
+    return count
+
+
 def mistakes(fleet: Fleet, effects: Effects, limit: int = 5) -> dict[str, list[dict[str, Any]]]:
     """The first good deploys failed (with the verdict's reason) and bad deploys missed: what to tune on."""
     truth = {t["id"]: t for t in fleet.truth}
@@ -150,6 +169,7 @@ class Row:
     fn: int = 0
     tn: int = 0
     fleet_blamed: int = 0
+    fleet_metric_blamed: int = 0
     inconclusive: int = 0
     seconds: float = 0.0
     ttf: list[float] = field(default_factory=list)
@@ -194,6 +214,7 @@ class Row:
             "false_fail_rate": round(self.false_fail_rate, 4),
             "median_ttf_min": self.median_ttf_min,
             "fleet_blamed": self.fleet_blamed,
+            "fleet_metric_blamed": self.fleet_metric_blamed,
             "inconclusive": self.inconclusive,
             "seconds": round(self.seconds, 1),
             "per_seed": self.per_seed,
@@ -202,7 +223,7 @@ class Row:
 
 HEADER = (
     f"{'family':<16} {'windows':<12} {'judge':<8} {'deploys':>7} {'bad':>4} {'F1':>6} {'prec':>6} {'recall':>6} "
-    f"{'false-fail':>10} {'ttf(min)':>8} {'fleet-blamed':>12} {'inconcl':>7} {'secs':>6}"
+    f"{'false-fail':>10} {'ttf(min)':>8} {'fleet-blamed':>12} {'on-fleet-metric':>15} {'inconcl':>7} {'secs':>6}"
 )
 
 
@@ -211,7 +232,7 @@ def format_row(r: Row) -> str:
     return (
         f"{r.family:<16} {r.windows:<12} {r.judge:<8} {r.deploys:>7} {r.bad:>4} {r.f1:>6.3f} {r.precision:>6.3f} "
         f"{r.recall:>6.3f} {r.false_fail_rate:>10.3f} {ttf if ttf is not None else '-':>8} {r.fleet_blamed:>12} "
-        f"{r.inconclusive:>7} {r.seconds:>6.1f}"
+        f"{r.fleet_metric_blamed:>15} {r.inconclusive:>7} {r.seconds:>6.1f}"
     )
 
 
@@ -249,6 +270,7 @@ def run_families(
                 row.fn += s.fn
                 row.tn += s.tn
                 row.fleet_blamed += s.fleet_blamed
+                row.fleet_metric_blamed += blamed_for_fleet_metric(fleet, effects)
                 row.inconclusive += s.inconclusive
                 row.seconds += secs
                 row.ttf.extend(times_to_fail(fleet, effects))

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from aiops.engine import Engine, EngineConfig
-from aiops.model import Direction, metric_direction
+from aiops.model import Direction, Effects, MetricVerdict, Verdict, VerdictResult, metric_direction
 from aiops.simulate import METRICS, Fleet
-from benchmarks.deploy_families import format_row, run_families, with_windows
+from benchmarks.deploy_families import blamed_for_fleet_metric, format_row, run_families, with_windows
 from benchmarks.fleets import (
     FAMILIES,
     LATENCY,
@@ -232,3 +232,18 @@ def test_run_families_pools_seeds_and_uses_the_engine_factory() -> None:
         assert r.tp + r.fn == r.bad and r.tp + r.fp + r.fn + r.tn == r.deploys >= truth
         assert 0.0 <= r.false_fail_rate <= 1.0 and len(r.per_seed) == 2
         assert r.family in format_row(r)
+
+
+def test_fleet_metric_blame_counts_only_fails_on_the_metric_the_incident_moved() -> None:
+    truth = [
+        {"id": "a", "bad": False, "fleet": True, "fleet_metrics": [LATENCY], "ts": 0.0},
+        {"id": "b", "bad": False, "fleet": True, "fleet_metrics": [LATENCY], "ts": 0.0},
+        {"id": "c", "bad": False, "fleet": False, "ts": 0.0},
+    ]
+
+    def verdict(dep: str, metric: str) -> Verdict:
+        failed = MetricVerdict(metric=metric, verdict=VerdictResult.FAIL)
+        return Verdict(dep, "svc", VerdictResult.FAIL, 0.0, 60.0, metrics=(failed,))
+
+    effects = Effects(verdicts=[verdict("a", LATENCY), verdict("b", "cpu_utilization"), verdict("c", LATENCY)])
+    assert blamed_for_fleet_metric(Fleet([], truth), effects) == 1
