@@ -19,7 +19,8 @@ per judge with windows set for 5-minute data (``5min-windows``: 6-h baseline, 2-
 step), because the engine's default windows are seconds tuned for 30-s data.
 
 In code, ``run_families(families, seeds, engine_factory)`` takes your own engine: a callable
-``(judge_name, window_overrides) -> Engine``. Only ``aiops.parsing.parse_value``,
+``(judge_name, window_overrides) -> Engine`` (on the command line: ``--engine-factory
+package.module:callable``, with ``--judges`` naming what it is asked for). Only ``aiops.parsing.parse_value``,
 ``aiops.engine.Engine``/``EngineConfig``, ``aiops.model.Effects`` and
 ``benchmarks.deploy_regression.score``/``run_engine`` are relied on, so a rewritten judge behind the
 same engine runs unchanged.
@@ -28,6 +29,7 @@ same engine runs unchanged.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import statistics
@@ -283,11 +285,27 @@ def run_families(
     return rows
 
 
+def load_factory(spec: str) -> EngineFactory:
+    """``package.module:callable`` -> the callable (the CLI's way to run your own engine)."""
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise SystemExit(f"--engine-factory wants MODULE:CALLABLE, got {spec!r}")
+    factory = getattr(importlib.import_module(module), attr)
+    if not callable(factory):
+        raise SystemExit(f"{spec} is not callable")
+    return factory  # type: ignore[no-any-return]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--families", default="all", help=f"comma-separated, or all: {','.join(FAMILIES)}")
     ap.add_argument("--seeds", default="1-3")
     ap.add_argument("--judges", default=",".join(JUDGES))
+    ap.add_argument(
+        "--engine-factory",
+        metavar="MODULE:CALLABLE",
+        help="build each engine with CALLABLE(judge, windows) -> Engine instead of the defaults",
+    )
     ap.add_argument("--scale", type=float, default=1.0, help="shrink the fleets (quick looks; 1.0 is the benchmark)")
     ap.add_argument("--quiet", action="store_true", help="no per-seed lines on stderr")
     ap.add_argument("--out", help="write the rows (with per-seed scores) as JSON")
@@ -301,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = run_families(
         names,
         seeds,
+        engine_factory=load_factory(args.engine_factory) if args.engine_factory else None,
         judges=args.judges.split(","),
         scale=args.scale,
         progress=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),

@@ -7,6 +7,7 @@ NAB's labelled anomalies, metric names the engine reads the right way round).
 
 from __future__ import annotations
 
+import doctest
 import math
 from collections.abc import Mapping
 from dataclasses import replace
@@ -17,7 +18,15 @@ import pytest
 from aiops.engine import Engine, EngineConfig
 from aiops.model import Direction, Effects, MetricVerdict, Verdict, VerdictResult, metric_direction
 from aiops.simulate import METRICS, Fleet
-from benchmarks.deploy_families import blamed_for_fleet_metric, format_row, run_families, with_windows
+from benchmarks import fleets as fleets_module
+from benchmarks.deploy_families import (
+    blamed_for_fleet_metric,
+    default_engine,
+    format_row,
+    load_factory,
+    run_families,
+    with_windows,
+)
 from benchmarks.fleets import (
     FAMILIES,
     LATENCY,
@@ -247,3 +256,15 @@ def test_fleet_metric_blame_counts_only_fails_on_the_metric_the_incident_moved()
 
     effects = Effects(verdicts=[verdict("a", LATENCY), verdict("b", "cpu_utilization"), verdict("c", LATENCY)])
     assert blamed_for_fleet_metric(Fleet([], truth), effects) == 1
+
+
+def test_fleets_docstring_example_runs() -> None:
+    """benchmarks/ is outside pytest's doctest paths: run its example here."""
+    assert doctest.testmod(fleets_module).attempted >= 2
+    assert doctest.testmod(fleets_module).failed == 0
+
+
+def test_cli_engine_factory_is_loaded_by_name() -> None:
+    assert load_factory("benchmarks.deploy_families:default_engine") is default_engine
+    with pytest.raises(SystemExit):
+        load_factory("benchmarks.deploy_families")
