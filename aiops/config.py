@@ -90,7 +90,7 @@ class Settings:
             step=_float(source, "AIOPS_CHECK_STEP_S", 60.0),
             lateness=_float(source, "AIOPS_LATENESS_S", 60.0),
             fleet_check=_flag(source, "AIOPS_FLEET_CONTROL", True),
-            multivariate=_flag(source, "AIOPS_MULTIVARIATE", True),
+            multivariate=_flag(source, "AIOPS_MULTIVARIATE", False),
             directions=directions,
         )
         return cls(

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# An incident's series named "<metric> (expected)" holds that metric's counterfactual: what it was
+# expected to do without the deploy (drawn beside the metric in the evidence plot).
+EXPECTED_SUFFIX = "(expected)"
+
 
 class DeployKind(StrEnum):
     """What a deploy event did to the running version."""

@@ -1,4 +1,8 @@
-"""An incident's metrics around the deploy as a small, dependency-free SVG (one panel per metric)."""
+"""An incident's metrics around the deploy as a small, dependency-free SVG (one panel per metric).
+
+Each panel draws what the metric did (blue) and, where the engine stored it, what it was expected
+to do without the deploy (its counterfactual, dashed orange), on one scale.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,44 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 
-from aiops.model import Incident
+from aiops.model import EXPECTED_SUFFIX, Incident
 
 WIDTH, PANEL_H, PAD = 720, 150, 40
 
 
-def _panel(metric: str, ts: Sequence[float], values: Sequence[float], top: float, deploy_ts: float | None) -> list[str]:
+Line = tuple[Sequence[float], Sequence[float]]
+
+
+def _panel(
+    metric: str,
+    ts: Sequence[float],
+    values: Sequence[float],
+    top: float,
+    deploy_ts: float | None,
+    expected: Line | None,
+) -> list[str]:
+    exp_ts, exp_vs = expected if expected is not None else ((), ())
     t0, t1 = min(ts), max(ts)
-    lo, hi = min(values), max(values)
+    lo, hi = min([*values, *exp_vs]), max([*values, *exp_vs])
     span_t, span_v = (t1 - t0) or 1.0, (hi - lo) or 1.0
-    xs = [PAD + (t - t0) / span_t * (WIDTH - 2 * PAD) for t in ts]
-    ys = [top + PANEL_H - (v - lo) / span_v * PANEL_H for v in values]
-    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+
+    def polyline(times: Sequence[float], vals: Sequence[float], style: str) -> str:
+        pts = [
+            f"{PAD + (t - t0) / span_t * (WIDTH - 2 * PAD):.1f},{top + PANEL_H - (v - lo) / span_v * PANEL_H:.1f}"
+            for t, v in zip(times, vals, strict=True)
+            if t0 <= t <= t1
+        ]
+        return f'<polyline fill="none" {style} points="{" ".join(pts)}"/>'
+
     parts = [
         f'<rect x="{PAD}" y="{top}" width="{WIDTH - 2 * PAD}" height="{PANEL_H}" fill="none" stroke="#ccc"/>',
-        f'<text x="{PAD}" y="{top - 6}">{escape(metric)} ({lo:.4g} .. {hi:.4g})</text>',
-        f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.2" points="{points}"/>',
+        f'<text x="{PAD}" y="{top - 6}">{escape(metric)} ({lo:.4g} .. {hi:.4g})'
+        + (' <tspan fill="#ff7f0e">- - expected</tspan>' if len(exp_ts) >= 2 else "")
+        + "</text>",
+        polyline(ts, values, 'stroke="#1f77b4" stroke-width="1.2"'),
     ]
+    if len(exp_ts) >= 2:
+        parts.append(polyline(exp_ts, exp_vs, 'stroke="#ff7f0e" stroke-width="1.5" stroke-dasharray="5 3"'))
     if deploy_ts is not None and t0 <= deploy_ts <= t1:
         dx = PAD + (deploy_ts - t0) / span_t * (WIDTH - 2 * PAD)
         parts += [
@@ -37,7 +62,12 @@ def _panel(metric: str, ts: Sequence[float], values: Sequence[float], top: float
 
 
 def incident_svg(incident: Incident, deploy_ts: float | None) -> str:
-    panels = [s for s in incident.series if len(s[1]) >= 2]
+    expected = {
+        name.removesuffix(" " + EXPECTED_SUFFIX): (ts, vs)
+        for name, ts, vs in incident.series
+        if name.endswith(EXPECTED_SUFFIX)
+    }
+    panels = [s for s in incident.series if len(s[1]) >= 2 and not s[0].endswith(EXPECTED_SUFFIX)]
     height = PAD + max(1, len(panels)) * (PANEL_H + PAD)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" '
@@ -47,6 +77,6 @@ def incident_svg(incident: Incident, deploy_ts: float | None) -> str:
     if not panels:
         parts.append(f'<text x="{PAD}" y="{PAD + 20}">no series stored with this incident</text>')
     for k, (metric, ts, values) in enumerate(panels):
-        parts += _panel(metric, ts, values, PAD + k * (PANEL_H + PAD), deploy_ts)
+        parts += _panel(metric, ts, values, PAD + k * (PANEL_H + PAD), deploy_ts, expected.get(metric))
     parts.append("</svg>")
     return "".join(parts)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aiops.detectors.robust import MAD_TO_SIGMA, FloatArray, robust_sd
+from aiops.detectors.robust import MAD_TO_SIGMA, FloatArray, nanmedian_rows, robust_sd
 
 DAY = 86_400.0
 # Bin widths that divide a day, so "the same bin yesterday" is a whole number of bins back.
@@ -165,8 +165,7 @@ class Residuals:
                 cached = np.full(len(windows), np.nan)
                 enough = filled >= max(1, length / 2)
                 if enough.any():
-                    with np.errstate(all="ignore"):
-                        cached[enough] = np.nanmedian(windows[enough], axis=1)
+                    cached[enough] = nanmedian_rows(windows[enough])
             self._medians[length] = cached
         return cached
 
@@ -236,7 +235,9 @@ class CounterfactualFit:
             return f"its own previous {days} at this time"
         if self.model == "peers":
             n = len(self.peer_names)
-            return f"{n} tracking peer{'s' if n != 1 else ''} ({', '.join(self.peer_names[:3])}{', ...' if n > 3 else ''})"
+            return (
+                f"{n} tracking peer{'s' if n != 1 else ''} ({', '.join(self.peer_names[:3])}{', ...' if n > 3 else ''})"
+            )
         return "its baseline level"
 
     def post_bins(self, at: float) -> int:
@@ -252,11 +253,27 @@ class CounterfactualFit:
         observed = bin_means(ts, values, self.deploy_ts, self.width, 0, m)
         return observed - self.expected(np.arange(m), peer_post) - self.baseline_residual
 
+    def expected_path(
+        self, ts: FloatArray, values: FloatArray, at: float, peer_post: Mapping[str, FloatArray] | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """The counterfactual at bin centres over the baseline and after the deploy up to ``at`` (for
+        the evidence plot): what the metric was expected to do, on the scale it is judged on."""
+        base_n = self.baseline_bins
+        observed = bin_means(ts, values, self.deploy_ts, self.width, -base_n, 0)
+        before = observed - self.residuals.values[-base_n:] + self.baseline_residual
+        m = self.post_bins(at)
+        after = self.expected(np.arange(m), peer_post) + self.baseline_residual
+        centres = self.deploy_ts + (np.arange(-base_n, m) + 0.5) * self.width
+        path = np.concatenate([before, after])
+        ok = np.isfinite(path)
+        return centres[ok], path[ok]
+
     def expected(self, post_bins: np.ndarray, peer_post: Mapping[str, FloatArray] | None = None) -> FloatArray:
         """The counterfactual value (up to the residual offset) of each post-deploy bin index."""
         if self.model == "seasonal" and self.seasonal_post is not None:
             idx = np.clip(post_bins, 0, len(self.seasonal_post) - 1)
-            return self.seasonal_post[idx]
+            # Beyond the day ahead that was fitted there is no expectation (NaN: not judged).
+            return np.where(post_bins < len(self.seasonal_post), self.seasonal_post[idx], np.nan)
         if self.model == "peers" and self.peer_scale is not None:
             empty = np.full(len(post_bins), np.nan)
             columns = []
@@ -303,12 +320,12 @@ def peer_index(columns: Sequence[FloatArray], scales: FloatArray) -> FloatArray:
     """The median, bin by bin, of the peers' levels relative to their own baseline: one covariate
     that a single peer's own trouble cannot drag along.
 
-    >>> peer_index([np.array([1.0, 2.0]), np.array([2.0, 4.0]), np.array([30.0, 6.0])], np.array([1.0, 2.0, 30.0])).tolist()
+    >>> cols = [np.array([1.0, 2.0]), np.array([2.0, 4.0]), np.array([30.0, 6.0])]
+    >>> peer_index(cols, np.array([1.0, 2.0, 30.0])).tolist()
     [1.0, 2.0]
     """
     stack = np.vstack([_fill(np.asarray(c, dtype=np.float64)) / sc for c, sc in zip(columns, scales, strict=True)])
-    with np.errstate(all="ignore"):
-        return np.asarray(np.nanmedian(stack, axis=0), dtype=np.float64)
+    return nanmedian_rows(stack.T)
 
 
 def fit_counterfactual(

@@ -67,7 +67,9 @@ class IsolationForestJudge:
             width = usable[0].counterfactual.width  # type: ignore[union-attr]
             usable = [d for d in usable if d.counterfactual.width == width]  # type: ignore[union-attr]
         if len(usable) < 2:
-            return MetricVerdict(NAME, VerdictResult.INCONCLUSIVE, reason="fewer than two metrics with a counterfactual")
+            return MetricVerdict(
+                NAME, VerdictResult.INCONCLUSIVE, reason="fewer than two metrics with a counterfactual"
+            )
         hist_cols, cur_cols = [], []
         for d in usable:
             fit = d.counterfactual

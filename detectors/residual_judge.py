@@ -104,7 +104,12 @@ class CounterfactualJudge:
                 **common,  # type: ignore[arg-type]
             )
         net = ""
-        if data.net_of_control and data.control_change is not None and fit.model != "peers" and data.control_change > -1:
+        if (
+            data.net_of_control
+            and data.control_change is not None
+            and fit.model != "peers"
+            and data.control_change > -1
+        ):
             observed = observed / (1.0 + data.control_change)
             net = f", net of {data.control_change:+.0%} in services that did not deploy"
         expected = fit.expected(np.arange(m), data.peer_post)
@@ -166,7 +171,9 @@ class CounterfactualJudge:
         return view.effect != 0
 
     @staticmethod
-    def _view(label: str, observed: np.ndarray, expected: np.ndarray, fit: CounterfactualFit, start: int, end: int) -> _View:
+    def _view(
+        label: str, observed: np.ndarray, expected: np.ndarray, fit: CounterfactualFit, start: int, end: int
+    ) -> _View:
         obs, exp = observed[start:end], expected[start:end]
         ok = np.isfinite(obs) & np.isfinite(exp)
         if not ok.any():

@@ -40,7 +40,6 @@ from aiops.detectors.base import FloatArray
 from aiops.detectors.robust import MAD_TO_SIGMA
 
 
-
 class _Calibrator:
     """How surprising a statistic is among its own past values, as a score in [0, 1].
 
