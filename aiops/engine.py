@@ -414,6 +414,16 @@ class Engine:
                     # their median change, measured against the service's own history.
                     own = self._fit(d.service, metric, d.ts, at, peers=False)
                     mv = self.judge.judge(replace(data, counterfactual=own, peer_post=None, net_of_control=True))
+            elif not final and mv.verdict is VerdictResult.FAIL and self._peers_moved_too(d, data, mv, at):
+                # The services that did not deploy moved the same way by at least half as much: maybe
+                # the start of a fleet-wide problem. Wait for the final look, where the fleet check
+                # can tell (a slower fail, never a deploy blamed for the fleet's trouble).
+                mv = replace(
+                    mv,
+                    verdict=VerdictResult.INCONCLUSIVE,
+                    reason=f"{mv.reason}; services that did not deploy moved too ({data.control_change:+.0%}): "
+                    "waiting for the window to close",
+                )
                 if mv.verdict is not VerdictResult.FAIL:  # the deploy did nothing beyond the fleet's trouble
                     mv = replace(mv, verdict=VerdictResult.INCONCLUSIVE, reason=f"{mv.reason}; fleet-wide problem")
             verdicts.append(mv)
@@ -457,6 +467,19 @@ class Engine:
             return False
         self._decided(d, verdict, effects, analysis.written_until)
         return True
+
+    def _peers_moved_too(self, d: DeployEvent, data: JudgeInput, mv: MetricVerdict, at: float) -> bool:
+        """Did the services that did not deploy move the same way by at least half as much, over the
+        window or its last few minutes (trouble that began after the deploy shows there first)?"""
+        change = mv.change
+        if change is None or not self.config.fleet_check:
+            return False
+        width = data.counterfactual.width if data.counterfactual is not None else 60.0
+        lately = self._fleet.control_change(d.service, data.metric, d.ts, at, since=at - 3 * width)
+        for control in (data.control_change, lately):
+            if control is not None and control * change > 0 and abs(control) >= 0.5 * abs(change):
+                return True
+        return False
 
     def _decided(self, d: DeployEvent, verdict: Verdict, effects: Effects, written_until: float) -> None:
         effects.verdicts.append(verdict)

@@ -197,5 +197,6 @@ def test_incident_plot_is_an_svg_of_its_metrics_around_the_deploy(client: TestCl
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("image/svg+xml")
     svg = reply.text
     assert svg.startswith("<svg") and "http_request_duration_seconds_p99" in svg and ">deploy<" in svg
-    assert svg.count("<polyline") == 1
+    # One metric: what it did, and what it was expected to do without the deploy.
+    assert svg.count("<polyline") == 2 and "expected" in svg
     assert client.get("/v1/incidents/nope/plot.svg").status_code == 404
