@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from aiops import __version__
+from aiops.api import ui
 from aiops.api.routes import deployments, events, feedback, gates, health, incidents
 from aiops.config import Settings
 from aiops.engine import Engine
@@ -59,4 +60,5 @@ def create_app(
 
     for module in (health, events, deployments, incidents, gates, feedback):
         app.include_router(module.router)
+    ui.install(app)
     return app

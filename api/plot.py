@@ -11,9 +11,18 @@ from aiops.model import Incident
 WIDTH, PANEL_H, PAD = 720, 150, 40
 
 
-def _panel(metric: str, ts: Sequence[float], values: Sequence[float], top: float, deploy_ts: float | None) -> list[str]:
+def _panel(
+    metric: str,
+    ts: Sequence[float],
+    values: Sequence[float],
+    top: float,
+    deploy_ts: float | None,
+    expected: float | None = None,
+) -> list[str]:
     t0, t1 = min(ts), max(ts)
     lo, hi = min(values), max(values)
+    if expected is not None:
+        lo, hi = min(lo, expected), max(hi, expected)
     span_t, span_v = (t1 - t0) or 1.0, (hi - lo) or 1.0
     xs = [PAD + (t - t0) / span_t * (WIDTH - 2 * PAD) for t in ts]
     ys = [top + PANEL_H - (v - lo) / span_v * PANEL_H for v in values]
@@ -23,6 +32,14 @@ def _panel(metric: str, ts: Sequence[float], values: Sequence[float], top: float
         f'<text x="{PAD}" y="{top - 6}">{escape(metric)} ({lo:.4g} .. {hi:.4g})</text>',
         f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.2" points="{points}"/>',
     ]
+    if expected is not None:
+        # What the judge expected: the baseline level the after-deploy values were compared with.
+        ey = top + PANEL_H - (expected - lo) / span_v * PANEL_H
+        parts += [
+            f'<line x1="{PAD}" y1="{ey:.1f}" x2="{WIDTH - PAD}" y2="{ey:.1f}" stroke="#2ca02c" '
+            'stroke-dasharray="2 2" class="expected"/>',
+            f'<text x="{WIDTH - PAD - 110}" y="{ey - 3:.1f}" fill="#2ca02c">expected {expected:.4g}</text>',
+        ]
     if deploy_ts is not None and t0 <= deploy_ts <= t1:
         dx = PAD + (deploy_ts - t0) / span_t * (WIDTH - 2 * PAD)
         parts += [
@@ -36,7 +53,8 @@ def _panel(metric: str, ts: Sequence[float], values: Sequence[float], top: float
     return parts
 
 
-def incident_svg(incident: Incident, deploy_ts: float | None) -> str:
+def incident_svg(incident: Incident, deploy_ts: float | None, expected: dict[str, float] | None = None) -> str:
+    """``expected``: metric -> baseline level, drawn as a dotted line (the console passes the evidence's)."""
     panels = [s for s in incident.series if len(s[1]) >= 2]
     height = PAD + max(1, len(panels)) * (PANEL_H + PAD)
     parts = [
@@ -47,6 +65,6 @@ def incident_svg(incident: Incident, deploy_ts: float | None) -> str:
     if not panels:
         parts.append(f'<text x="{PAD}" y="{PAD + 20}">no series stored with this incident</text>')
     for k, (metric, ts, values) in enumerate(panels):
-        parts += _panel(metric, ts, values, PAD + k * (PANEL_H + PAD), deploy_ts)
+        parts += _panel(metric, ts, values, PAD + k * (PANEL_H + PAD), deploy_ts, (expected or {}).get(metric))
     parts.append("</svg>")
     return "".join(parts)

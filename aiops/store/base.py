@@ -57,6 +57,9 @@ class Store(Protocol):
         self, *, service: str | None = None, limit: int = 100, cursor: str | None = None
     ) -> Page[DeploymentRow]: ...
 
+    def latest_deployments(self) -> list[DeploymentRow]:
+        """The latest deployment of every service, by service name."""
+
     def get_incident(self, incident_id: str) -> Incident | None: ...
 
     def list_incidents(

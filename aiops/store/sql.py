@@ -255,6 +255,18 @@ class SqlStore:
         more = len(rows) > limit
         return Page(items, encode_cursor(items[-1].deploy.ts, items[-1].deploy.id) if more else None)
 
+    def latest_deployments(self) -> list[DeploymentRow]:
+        """Each service's latest deployment (the fleet page): one grouped pass over an index."""
+        rows = self._query(
+            f"SELECT {self._DEPLOY_COLUMNS} FROM {self._DEPLOY_FROM} JOIN "
+            "(SELECT service, MAX(ts) AS ts FROM deployments GROUP BY service) last "
+            "ON last.service = d.service AND last.ts = d.ts ORDER BY d.service, d.id DESC"
+        )
+        seen: dict[str, DeploymentRow] = {}
+        for row in rows:
+            seen.setdefault(row[1], self._deployment_row(row))
+        return list(seen.values())
+
     @staticmethod
     def _incident(row: Sequence[Any]) -> Incident:
         body = json.loads(row[0])
