@@ -147,3 +147,19 @@ def test_next_never_leaves_the_console(secured: TestClient) -> None:
         "/ui/login", data={"token": READ, "csrf": csrf_of(secured), "next": "//evil.example/"}, follow_redirects=False
     )
     assert reply.headers["location"] == "/ui"
+
+
+def test_incident_timeline_shows_notifications_sent(
+    open_client: TestClient, sqlite_store: SqlStore, incident_id: str
+) -> None:
+    import httpx
+
+    from aiops.notify.channels import WebhookChannel
+    from aiops.notify.sender import Sender
+    from aiops.notify.settings import NotifySettings
+
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+    channel = WebhookChannel("http://hook", "secret-secret-secret", "http://console")
+    assert Sender(sqlite_store, [channel], NotifySettings(), client=client).run_once() == 2  # verdict + incident
+    timeline = open_client.get(f"/ui/incidents/{incident_id}").text
+    assert "notice of opened sent to webhook" in timeline

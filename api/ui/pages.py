@@ -7,7 +7,7 @@ rows to a template. Acting on an incident is in :mod:`aiops.api.ui.actions`.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -119,12 +119,21 @@ def incident_page(
         incident=incident,
         deploy=deploy,
         plot=plot,
-        timeline=incident_timeline(incident, deploy, later, mine),
+        timeline=incident_timeline(incident, deploy, later, mine, _notifications(store, incident.id)),
         feedback=mine,
         calibration=calibration,
         done=done,
         error=error,
     )
+
+
+def _notifications(store: StoreDep, incident_id: str) -> list[dict[str, Any]]:
+    """What the notification channels did with this incident's opening and resolution."""
+    out = []
+    for what in ("opened", "resolved"):
+        for row in store.outbox_deliveries(f"incident.{what}:{incident_id}"):
+            out.append({**row, "what": f"notice of {what}"})
+    return out
 
 
 @router.get("/ui/deployments", response_class=HTMLResponse)

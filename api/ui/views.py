@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 from urllib.parse import quote
 
 from aiops.model import DeployKind, Feedback, Incident, IncidentStatus, VerdictResult
@@ -32,6 +33,7 @@ def incident_timeline(
     deploy: DeploymentRow | None,
     later_deploys: Iterable[DeploymentRow],
     feedback: Iterable[Feedback],
+    notifications: Iterable[dict[str, Any]] = (),
 ) -> list[Event]:
     """Deployed, opened, acknowledged, rolled back, feedback, resolved: in time order.
 
@@ -60,6 +62,9 @@ def incident_timeline(
         events.append(Event(fb.ts, f"feedback {fb.label.value.replace('_', ' ')}{note}"))
     if incident.resolved_at is not None:
         events.append(Event(incident.resolved_at, "resolved"))
+    for n in notifications:
+        if n["status"] != "skipped":
+            events.append(Event(n["at"], f"{n['what']} {n['status']} to {n['channel']}"))
     return sorted(events, key=lambda e: e.ts)
 
 
