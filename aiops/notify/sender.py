@@ -113,6 +113,7 @@ class Sender:
         self._heads = {c.name: _Head() for c in self.channels}
         self._lease_until = 0.0
         self._next_refresh = 0.0
+        self._advance_at: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -146,8 +147,11 @@ class Sender:
             return 0
         pending = self.store.outbox_pending(channel.name, limit=100, now=now)
         if not pending:
-            # Everything older is done: later scans need not look further back than a transaction lasts.
-            self.store.outbox_advance(channel.name, now - 300.0)
+            # Everything older is done: later scans need not look further back than a transaction
+            # lasts. Once a minute, not every poll: on SQLite each is a write.
+            if now >= self._advance_at.get(channel.name, 0.0):
+                self.store.outbox_advance(channel.name, now - 300.0)
+                self._advance_at[channel.name] = now + 60.0
             return 0
         sent = 0
         for msg in pending:

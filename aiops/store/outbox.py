@@ -192,12 +192,16 @@ class OutboxSql:
     def outbox_pending(self, channel: str, *, limit: int = 100, now: float) -> list[OutboxMessage]:
         """The oldest messages ``channel`` has not finished with, in the order they were written."""
         with self._tx() as cur:
-            cur.execute(
-                self._sql("INSERT INTO outbox_channels (channel, since) VALUES (?, ?) ON CONFLICT DO NOTHING"),
-                (channel, now - 3600.0),
-            )
             cur.execute(self._sql("SELECT since FROM outbox_channels WHERE channel = ?"), (channel,))
-            since = float(cur.fetchall()[0][0])
+            found = cur.fetchall()
+            if not found:  # first sight of this channel: only what is recent is its business
+                cur.execute(
+                    self._sql("INSERT INTO outbox_channels (channel, since) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+                    (channel, now - 3600.0),
+                )
+                cur.execute(self._sql("SELECT since FROM outbox_channels WHERE channel = ?"), (channel,))
+                found = cur.fetchall()
+            since = float(found[0][0])
             cur.execute(
                 self._sql(
                     "SELECT o.id, o.kind, o.service, o.severity, o.created_at, o.body FROM outbox o "
