@@ -178,7 +178,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from aiops.consumers.runner import start_in_background
 
         consumer = start_in_background(settings, app.state.pipeline, app.state.metrics)
-    sender = _start_sender(settings)
+    sender = _start_sender(settings, app.state.metrics)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
@@ -190,11 +190,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _start_sender(settings: Settings) -> Any:
+def _start_sender(settings: Settings, metrics: Any = None) -> Any:
     """Notifications (aiops/notify): a sender thread when AIOPS_NOTIFY_* names a channel, else None."""
     from aiops.notify.sender import start_sender
 
-    return start_sender(settings.db)
+    return start_sender(settings.db, metrics=metrics)
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,6 +16,7 @@ import pytest
 from conftest import free_port
 from receiver import Receiver
 
+from aiops.metrics import Metrics
 from aiops.model import Anomaly, Effects, Incident, IncidentStatus
 from aiops.notify.channels import AlertmanagerChannel, SlackChannel, WebhookChannel
 from aiops.notify.sender import Sender
@@ -95,7 +96,8 @@ def test_receiver_down_then_up_gets_everything_once_in_order(sqlite_store: SqlSt
     sqlite_store.write(Effects(incidents=[incident(n) for n in range(10)]))
     expected = outbox_ids(sqlite_store)
     channel = WebhookChannel(receiver.url, SECRET, "http://console")
-    sender = Sender(sqlite_store, [channel], fast())
+    metrics = Metrics()
+    sender = Sender(sqlite_store, [channel], fast(), metrics=metrics)
     deadline = time.monotonic() + 30
     while len(receiver.accepted_keys()) < 10 and time.monotonic() < deadline:
         sender.run_once()
@@ -103,6 +105,9 @@ def test_receiver_down_then_up_gets_everything_once_in_order(sqlite_store: SqlSt
     assert receiver.accepted_keys() == expected
     assert [d.key for d in receiver.deliveries[:7]] == [expected[0]] * 7  # it retried the head, did not skip it
     assert len(receiver.deliveries) == 17  # 7 refusals + each message once
+    counted = metrics.registry.get_sample_value
+    assert counted("aiops_notifications_total", {"channel": "webhook", "outcome": "retry"}) == 7
+    assert counted("aiops_notifications_total", {"channel": "webhook", "outcome": "sent"}) == 10
     for d in receiver.deliveries:
         assert verify_webhook(SECRET, d.headers, d.body, time.time())
     assert d.json()["id"] == d.key and d.json()["link"].startswith("http://console/ui/incidents/")

@@ -30,6 +30,7 @@ from typing import Protocol
 
 import httpx
 
+from aiops.metrics import Metrics
 from aiops.model import Incident, IncidentStatus
 from aiops.notify.channels import AlertmanagerChannel, Channel, Outgoing, configured
 from aiops.notify.settings import NotifySettings
@@ -102,9 +103,11 @@ class Sender:
         clock: Callable[[], float] = time.time,
         holder: str | None = None,
         owns_store: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.owns_store = owns_store
+        self.metrics = metrics
         self.channels = list(channels)
         self.settings = settings
         self.client = client or httpx.Client(timeout=settings.timeout_s)
@@ -128,6 +131,10 @@ class Sender:
         return self._lease_until > self.clock()
 
     # --- one pass --------------------------------------------------------------------------------
+
+    def _count(self, channel: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.notifications.labels(channel=channel, outcome=outcome).inc()
 
     def _post(self, out: Outgoing) -> Outcome:
         try:
@@ -160,6 +167,7 @@ class Sender:
             handles = not isinstance(channel, AlertmanagerChannel) or channel.handles(msg)
             if not handles or not channel.route.wants(msg.service, msg.severity):
                 self.store.outbox_mark(channel.name, msg.id, "skipped", 0, "not routed here", self.clock())
+                self._count(channel.name, "skipped")
                 continue
             if head.message_id != msg.id:
                 head.message_id, head.attempts = msg.id, 0
@@ -169,6 +177,7 @@ class Sender:
                 self.store.outbox_mark(channel.name, msg.id, "sent", head.attempts, outcome.detail, self.clock())
                 head.message_id, head.attempts, head.next_at = "", 0, 0.0
                 sent += 1
+                self._count(channel.name, "sent")
                 continue
             if not outcome.retryable and head.attempts >= REFUSALS_BEFORE_FAILED:
                 log.error(
@@ -176,7 +185,9 @@ class Sender:
                 )
                 self.store.outbox_mark(channel.name, msg.id, "failed", head.attempts, outcome.detail, self.clock())
                 head.message_id, head.attempts, head.next_at = "", 0, 0.0
+                self._count(channel.name, "failed")
                 continue
+            self._count(channel.name, "retry")
             delay = backoff(head.attempts, self.settings.max_backoff_s)
             head.next_at = self.clock() + delay
             log.warning(
@@ -254,7 +265,7 @@ class Sender:
             self.store.close()
 
 
-def start_sender(db_url: str, env: dict[str, str] | None = None) -> Sender | None:
+def start_sender(db_url: str, env: dict[str, str] | None = None, metrics: Metrics | None = None) -> Sender | None:
     """Start a sender on its own store connection when a channel is configured (aiops serve, consume);
     None when the environment names no channel. ``stop()`` it on the way out."""
     settings = NotifySettings.from_env(env)
@@ -263,4 +274,4 @@ def start_sender(db_url: str, env: dict[str, str] | None = None) -> Sender | Non
         return None
     from aiops.store import open_store
 
-    return Sender(open_store(db_url), channels, settings, owns_store=True).start()
+    return Sender(open_store(db_url), channels, settings, owns_store=True, metrics=metrics).start()
