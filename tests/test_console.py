@@ -18,20 +18,20 @@ WRITE = "w" * 20
 
 
 @pytest.fixture
-def incident_id(sqlite_store: SqlStore) -> str:
-    return replay_bad_deploy(sqlite_store)
+def incident_id(store: SqlStore) -> str:
+    return replay_bad_deploy(store)
 
 
 @pytest.fixture
-def open_client(sqlite_store: SqlStore, incident_id: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(), sqlite_store)) as c:
+def open_client(store: SqlStore, incident_id: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(), store)) as c:
         yield c
 
 
 @pytest.fixture
-def secured(sqlite_store: SqlStore, incident_id: str) -> Iterator[TestClient]:
+def secured(store: SqlStore, incident_id: str) -> Iterator[TestClient]:
     tokens = (ApiToken("reader", "read", READ), ApiToken("writer", "write", WRITE))
-    with TestClient(create_app(Settings(tokens=tokens), sqlite_store), base_url="https://testserver") as c:
+    with TestClient(create_app(Settings(tokens=tokens), store), base_url="https://testserver") as c:
         yield c
 
 
@@ -150,7 +150,7 @@ def test_next_never_leaves_the_console(secured: TestClient) -> None:
 
 
 def test_incident_timeline_shows_notifications_sent(
-    open_client: TestClient, sqlite_store: SqlStore, incident_id: str
+    open_client: TestClient, store: SqlStore, incident_id: str
 ) -> None:
     import httpx
 
@@ -160,6 +160,6 @@ def test_incident_timeline_shows_notifications_sent(
 
     client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
     channel = WebhookChannel("http://hook", "secret-secret-secret", "http://console")
-    assert Sender(sqlite_store, [channel], NotifySettings(), client=client).run_once() == 2  # verdict + incident
+    assert Sender(store, [channel], NotifySettings(), client=client).run_once() == 2  # verdict + incident
     timeline = open_client.get(f"/ui/incidents/{incident_id}").text
     assert "notice of opened sent to webhook" in timeline
