@@ -143,15 +143,16 @@ def test_routing_skips_what_a_channel_does_not_take(sqlite_store: SqlStore, rece
     assert sqlite_store.outbox_deliveries("incident.opened:inc-0000")[0]["status"] == "skipped"
 
 
-def test_only_the_lease_holder_sends(sqlite_store: SqlStore, receiver: Receiver) -> None:
-    sqlite_store.write(Effects(incidents=[incident(1)]))
+def test_only_the_lease_holder_sends(store: SqlStore, receiver: Receiver) -> None:
+    store.write(Effects(incidents=[incident(1)]))
     channel = WebhookChannel(receiver.url, SECRET, "x")
-    first = Sender(sqlite_store, [channel], fast(), holder="a")
-    second = Sender(sqlite_store, [channel], fast(), holder="b")
+    first = Sender(store, [channel], fast(), holder="a")
+    second = Sender(store, [channel], fast(), holder="b")
     assert first.holding() and not second.holding()
     assert second.run_once() == 0 and receiver.deliveries == []
     assert first.run_once() == 1
-    first.stop()  # releases the lease: the other replica takes over at once
+    first._stop.set()
+    store.release_lease("notify-sender", "a")  # what stop() does: the other replica takes over at once
     assert second.holding()
 
 
@@ -191,9 +192,10 @@ def test_slack_payload_has_blocks_deploy_evidence_and_link() -> None:
     assert "endsAt" not in alert and am.url == "http://am/api/v2/alerts"
 
 
-def _serve(db: str, hook: str, port: int) -> subprocess.Popen[bytes]:
+def _serve(db: str, hook: str, port: int, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **extra,
         "AIOPS_DB": db,
         "AIOPS_NOTIFY_WEBHOOK_URL": hook,
         "AIOPS_NOTIFY_WEBHOOK_SECRET": SECRET,
@@ -206,7 +208,7 @@ def _serve(db: str, hook: str, port: int) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "aiops.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=(Path(db.removeprefix("sqlite:///")).parent / f"serve-{port}.log").open("wb"),
     )
 
 
@@ -243,3 +245,48 @@ def test_sender_killed_mid_delivery_then_restarted_loses_nothing_doubles_nothing
     delivered = {r[0] for r in store._query("SELECT message_id FROM outbox_deliveries WHERE status = 'sent'")}
     assert delivered == set(expected)
     store.close()
+
+
+def test_aiops_serve_announces_a_bad_deploy_ingested_over_http_to_slack(tmp_path: Path, receiver: Receiver) -> None:
+    """The whole chain in the real process: POST /v1/events -> engine -> outbox -> sender -> Slack."""
+    from console_fleet import DEPLOY_AT
+    from fleets import deploy, in_time_order, service_samples
+
+    slack = Receiver()
+    port = free_port()
+    proc = _serve(
+        f"sqlite:///{tmp_path}/aiops.db",
+        receiver.url,
+        port,
+        AIOPS_NOTIFY_SLACK_URL=slack.url,
+        AIOPS_PUBLIC_URL="https://aiops.example",
+    )
+    try:
+        records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.5), deploy("api", DEPLOY_AT)])
+        lines = [
+            {"type": "deploy", "id": r.id, "service": r.service, "version": r.version, "ts": r.ts}
+            if hasattr(r, "version")
+            else {"service": r.service, "metric": r.metric, "ts": r.ts, "value": r.value}  # type: ignore[union-attr]
+            for r in records
+        ]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                reply = httpx.post(f"http://127.0.0.1:{port}/v1/events", json=lines, timeout=60)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert reply.status_code == 200, reply.text
+        assert slack.wait_for(2, timeout=30) and receiver.wait_for(2, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+        slack.close()
+    kinds = [d.key.split(":")[0] for d in slack.deliveries]
+    assert kinds == ["verdict.fail", "incident.opened"]
+    blocks = json.dumps(slack.deliveries[1].json()["blocks"])
+    assert "Incident opened: api" in blocks and "Deploy: api v2 (api-v2)" in blocks
+    assert "https://aiops.example/ui/incidents/inc-" in blocks
+    assert [d.key for d in receiver.deliveries] == [d.key for d in slack.deliveries]  # same keys on every channel
