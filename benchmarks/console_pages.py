@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "incident list (/ui, mixed filters)": measure(client, lists),
         "one incident page": measure(client, pages),
+        "fleet page": measure(client, ["/ui/fleet"] * (args.requests // 3)),
+        "deployments page (latest 200 releases)": measure(client, ["/ui/deployments"] * (args.requests // 3)),
     }
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"

@@ -330,7 +330,8 @@ class SqlStore(OutboxSql):
 
     def count_open_incidents(self) -> dict[tuple[str, str], int]:
         rows = self._query(
-            "SELECT service, severity, COUNT(*) FROM incidents WHERE status != 'resolved' GROUP BY service, severity"
+            "SELECT service, severity, COUNT(*) FROM incidents WHERE status IN ('open', 'acknowledged') "
+            "GROUP BY service, severity"
         )
         return {(r[0], r[1]): int(r[2]) for r in rows}
 
