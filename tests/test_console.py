@@ -149,9 +149,7 @@ def test_next_never_leaves_the_console(secured: TestClient) -> None:
     assert reply.headers["location"] == "/ui"
 
 
-def test_incident_timeline_shows_notifications_sent(
-    open_client: TestClient, store: SqlStore, incident_id: str
-) -> None:
+def test_incident_timeline_shows_notifications_sent(open_client: TestClient, store: SqlStore, incident_id: str) -> None:
     import httpx
 
     from aiops.notify.channels import WebhookChannel
