@@ -41,6 +41,7 @@ log = logging.getLogger("aiops.notify")
 REFUSALS_BEFORE_FAILED = 3
 REFRESH_ALERTS_S = 60.0
 RETRYABLE = {408, 425, 429}
+LATE_COMMIT_S = 3600.0
 
 
 class OutboxStore(Protocol):
@@ -154,10 +155,11 @@ class Sender:
             return 0
         pending = self.store.outbox_pending(channel.name, limit=100, now=now)
         if not pending:
-            # Everything older is done: later scans need not look further back than a transaction
-            # lasts. Once a minute, not every poll: on SQLite each is a write.
+            # Everything older is done: later scans need not look further back than the slowest
+            # writer's transaction could commit late (an hour, generously: a message is stamped
+            # when its transaction runs, not when it commits). Once a minute: on SQLite a write.
             if now >= self._advance_at.get(channel.name, 0.0):
-                self.store.outbox_advance(channel.name, now - 300.0)
+                self.store.outbox_advance(channel.name, now - LATE_COMMIT_S)
                 self._advance_at[channel.name] = now + 60.0
             return 0
         sent = 0
