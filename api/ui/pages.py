@@ -16,7 +16,7 @@ from aiops.api.deps import StoreDep
 from aiops.api.plot import incident_svg
 from aiops.api.ui.render import page
 from aiops.api.ui.session import Viewer, current_viewer
-from aiops.api.ui.views import deploy_timeline_svg, fleet_rows, incident_timeline
+from aiops.api.ui.views import deploy_timeline_svg, fleet_rows, focus_on_deploy, incident_timeline
 from aiops.calibration import explain
 from aiops.model import Incident, IncidentStatus
 from aiops.store.base import IncidentFilter
@@ -111,7 +111,8 @@ def incident_page(
     judged = set(incident.metrics) | {m.metric for m in incident.evidence}
     calibration = [c for c in explain(service_feedback) if c["metric"] in judged]
     expected = {m.metric: m.baseline for m in incident.evidence if m.baseline is not None}
-    plot = incident_svg(incident, deploy.deploy.ts if deploy else None, expected=expected)
+    deploy_ts = deploy.deploy.ts if deploy else None
+    plot = incident_svg(focus_on_deploy(incident, deploy_ts), deploy_ts, expected=expected)
     return page(
         request,
         "incident.html",

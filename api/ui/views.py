@@ -6,7 +6,7 @@ Plain functions of plain data (no request, no store) so they are tested with lis
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -136,3 +136,26 @@ def fleet_rows(latest: Iterable[DeploymentRow], open_counts: dict[tuple[str, str
         worst = "critical" if counts.get("critical") else ("warning" if open_n else "")
         out.append(FleetRow(service, last.get(service), open_n, worst))
     return out
+
+
+def focus_on_deploy(incident: Incident, deploy_ts: float | None, min_before: float = 900.0) -> Incident:
+    """The incident with its plot series cut to just before the deploy: the stored series starts an
+    hour before it and may end minutes after (an early fail), which would leave "after" a sliver.
+    Keeps ``max(min_before, 3 x the after part)`` of "before".
+
+    >>> inc = Incident("i", "api", 0.0, "d", 0.9, ("m",), series=(("m", (0.0, 3000.0, 3500.0, 3700.0), (1, 1, 1, 2)),))
+    >>> focus_on_deploy(inc, 3600.0).series[0][1]
+    (3000.0, 3500.0, 3700.0)
+    """
+    if deploy_ts is None:
+        return incident
+    trimmed = []
+    for metric, ts, values in incident.series:
+        after = max((t for t in ts), default=deploy_ts) - deploy_ts
+        start = deploy_ts - max(min_before, 3 * after)
+        keep = [(t, v) for t, v in zip(ts, values, strict=True) if t >= start]
+        if len(keep) < 2:
+            trimmed.append((metric, ts, values))
+        else:
+            trimmed.append((metric, tuple(t for t, _ in keep), tuple(v for _, v in keep)))
+    return replace(incident, series=tuple(trimmed))
