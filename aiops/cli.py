@@ -178,8 +178,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from aiops.consumers.runner import start_in_background
 
         consumer = start_in_background(settings, app.state.pipeline, app.state.metrics)
-    sender = _start_sender(settings, app.state.metrics)
+    sender = None
     try:
+        sender = _start_sender(settings, app.state.metrics)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         if sender is not None:

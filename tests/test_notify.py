@@ -290,3 +290,16 @@ def test_aiops_serve_announces_a_bad_deploy_ingested_over_http_to_slack(tmp_path
     assert "Incident opened: api" in blocks and "Deploy: api v2 (api-v2)" in blocks
     assert "https://aiops.example/ui/incidents/inc-" in blocks
     assert [d.key for d in receiver.deliveries] == [d.key for d in slack.deliveries]  # same keys on every channel
+
+
+def test_serve_refuses_a_webhook_without_its_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aiops.cli import main
+
+    monkeypatch.setenv("AIOPS_DB", f"sqlite:///{tmp_path}/aiops.db")
+    monkeypatch.setenv("AIOPS_NOTIFY_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.delenv("AIOPS_NOTIFY_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("AIOPS_API_TOKENS", raising=False)
+    assert main(["serve", "--port", str(free_port())]) == 2
+    assert "AIOPS_NOTIFY_WEBHOOK_SECRET: needed with AIOPS_NOTIFY_WEBHOOK_URL" in capsys.readouterr().err
