@@ -192,7 +192,7 @@ def test_slack_payload_has_blocks_deploy_evidence_and_link() -> None:
     assert "endsAt" not in alert and am.url == "http://am/api/v2/alerts"
 
 
-def _serve(db: str, hook: str, port: int, **extra: str) -> subprocess.Popen[bytes]:
+def _serve(db: str, hook: str, port: int, logs: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         **extra,
@@ -208,19 +208,29 @@ def _serve(db: str, hook: str, port: int, **extra: str) -> subprocess.Popen[byte
         [sys.executable, "-m", "aiops.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=(Path(db.removeprefix("sqlite:///")).parent / f"serve-{port}.log").open("wb"),
+        stderr=(logs / f"serve-{port}.log").open("wb"),
     )
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL several processes share: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/aiops.db"
+    from conftest import _fresh_postgres, need_env
+
+    return _fresh_postgres(need_env("AIOPS_TEST_POSTGRES"))
+
+
 def test_sender_killed_mid_delivery_then_restarted_loses_nothing_doubles_nothing(
-    tmp_path: Path, receiver: Receiver
+    db_url: str, receiver: Receiver, tmp_path: Path
 ) -> None:
-    db = f"sqlite:///{tmp_path}/aiops.db"
+    db = db_url
     store = open_store(db)
     store.write(Effects(incidents=[incident(n) for n in range(20)]))
     expected = outbox_ids(store)
     receiver.hold_at = 8  # the 8th request stays unanswered: the sender is killed while it waits
-    first = _serve(db, receiver.url, free_port())
+    first = _serve(db, receiver.url, free_port(), tmp_path)
     try:
         assert receiver.wait_for(8, timeout=60), "the sender in `aiops serve` never reached the 8th message"
         first.send_signal(signal.SIGKILL)
@@ -230,7 +240,7 @@ def test_sender_killed_mid_delivery_then_restarted_loses_nothing_doubles_nothing
     receiver.released.set()
     in_flight = receiver.deliveries[7].key
     assert receiver.accepted_keys() == expected[:8]
-    second = _serve(db, receiver.url, free_port())
+    second = _serve(db, receiver.url, free_port(), tmp_path)
     try:
         deadline = time.monotonic() + 60
         while len(receiver.accepted_keys()) < 20 and time.monotonic() < deadline:
@@ -258,6 +268,7 @@ def test_aiops_serve_announces_a_bad_deploy_ingested_over_http_to_slack(tmp_path
         f"sqlite:///{tmp_path}/aiops.db",
         receiver.url,
         port,
+        tmp_path,
         AIOPS_NOTIFY_SLACK_URL=slack.url,
         AIOPS_PUBLIC_URL="https://aiops.example",
     )
