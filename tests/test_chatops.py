@@ -97,3 +97,15 @@ def test_unknown_command_gets_help(client: TestClient) -> None:
 def test_off_without_a_signing_secret(sqlite_store: SqlStore) -> None:
     with TestClient(create_app(Settings(), sqlite_store, chat=ChatOpsSettings())) as c:
         assert c.post("/v1/chatops/slack", content=b"text=x").status_code == 404
+
+
+def test_signature_matches_slacks_documented_example() -> None:
+    """The worked example of Slack's "Verifying requests from Slack" page, byte for byte."""
+    body = (
+        b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+        b"&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+        b"&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+        b"&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+    )
+    expected = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+    assert slack_signature(SIGNING, "1531420618", body) == expected
