@@ -178,13 +178,24 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from aiops.consumers.runner import start_in_background
 
         consumer = start_in_background(settings, app.state.pipeline, app.state.metrics)
+    sender = None
     try:
+        sender = _start_sender(settings, app.state.metrics)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
+        if sender is not None:
+            sender.stop()
         if consumer is not None:
             consumer.stop()
         store.close()
     return 0
+
+
+def _start_sender(settings: Settings, metrics: Any = None) -> Any:
+    """Notifications (aiops/notify): a sender thread when AIOPS_NOTIFY_* names a channel, else None."""
+    from aiops.notify.sender import start_sender
+
+    return start_sender(settings.db, metrics=metrics)
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
@@ -211,7 +222,12 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 def _consume(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.consumers.runner import run_forever
 
-    return run_forever(settings)
+    sender = _start_sender(settings)
+    try:
+        return run_forever(settings)
+    finally:
+        if sender is not None:
+            sender.stop()
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:

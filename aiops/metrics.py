@@ -82,6 +82,12 @@ class Metrics:
         )
         self.dlq_records = Counter("aiops_dlq_records", "Records sent to the dead-letter topic", registry=r)
         self.watermark = Gauge("aiops_event_time_watermark_seconds", "Latest event time processed", registry=r)
+        self.notifications = Counter(
+            "aiops_notifications",
+            "Notification attempts by channel and outcome (sent, retry, failed, skipped)",
+            ["channel", "outcome"],
+            registry=r,
+        )
 
     def watch_open_incidents(self, count: Callable[[], dict[tuple[str, str], int]]) -> None:
         self.registry.register(_OpenIncidents(count))

@@ -16,7 +16,9 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from aiops import __version__
-from aiops.api.routes import deployments, events, feedback, gates, health, incidents
+from aiops.api import ui
+from aiops.api.routes import chatops, deployments, events, feedback, gates, health, incidents
+from aiops.api.routes.chatops import ChatOpsSettings
 from aiops.config import Settings
 from aiops.engine import Engine
 from aiops.metrics import Metrics
@@ -29,6 +31,7 @@ def create_app(
     store: Store,
     registry: CollectorRegistry | None = None,
     pipeline: Pipeline | None = None,
+    chat: ChatOpsSettings | None = None,
 ) -> FastAPI:
     metrics = Metrics(registry)
     metrics.watch_open_incidents(store.count_open_incidents)
@@ -40,6 +43,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics
+    app.state.chatops = chat or ChatOpsSettings.from_env()
     app.state.pipeline = pipeline or Pipeline(Engine(settings.engine), store, metrics)
     if app.state.pipeline.metrics is None:
         app.state.pipeline.metrics = metrics
@@ -57,6 +61,7 @@ def create_app(
         )
         return response
 
-    for module in (health, events, deployments, incidents, gates, feedback):
+    for module in (health, events, deployments, incidents, gates, feedback, chatops):
         app.include_router(module.router)
+    ui.install(app)
     return app

@@ -47,7 +47,7 @@ def _panel(
         polyline(ts, values, 'stroke="#1f77b4" stroke-width="1.2"'),
     ]
     if len(exp_ts) >= 2:
-        parts.append(polyline(exp_ts, exp_vs, 'stroke="#ff7f0e" stroke-width="1.5" stroke-dasharray="5 3"'))
+        parts.append(polyline(exp_ts, exp_vs, 'class="expected" stroke="#ff7f0e" stroke-width="1.5" stroke-dasharray="5 3"'))
     if deploy_ts is not None and t0 <= deploy_ts <= t1:
         dx = PAD + (deploy_ts - t0) / span_t * (WIDTH - 2 * PAD)
         parts += [
@@ -61,7 +61,9 @@ def _panel(
     return parts
 
 
-def incident_svg(incident: Incident, deploy_ts: float | None) -> str:
+def incident_svg(incident: Incident, deploy_ts: float | None, levels: dict[str, float] | None = None) -> str:
+    """``levels``: metric -> the expected level from its evidence, drawn flat where the incident holds
+    no stored expectation (incidents written before the counterfactual judge)."""
     expected = {
         name.removesuffix(" " + EXPECTED_SUFFIX): (ts, vs)
         for name, ts, vs in incident.series
@@ -77,6 +79,10 @@ def incident_svg(incident: Incident, deploy_ts: float | None) -> str:
     if not panels:
         parts.append(f'<text x="{PAD}" y="{PAD + 20}">no series stored with this incident</text>')
     for k, (metric, ts, values) in enumerate(panels):
-        parts += _panel(metric, ts, values, PAD + k * (PANEL_H + PAD), deploy_ts, expected.get(metric))
+        line = expected.get(metric)
+        level = (levels or {}).get(metric)
+        if line is None and level is not None:
+            line = ((ts[0], ts[-1]), (level, level))
+        parts += _panel(metric, ts, values, PAD + k * (PANEL_H + PAD), deploy_ts, line)
     parts.append("</svg>")
     return "".join(parts)

@@ -11,7 +11,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiops.model import DeployEvent, Effects, Feedback, Incident, IncidentStatus, Verdict
 
@@ -57,6 +57,9 @@ class Store(Protocol):
         self, *, service: str | None = None, limit: int = 100, cursor: str | None = None
     ) -> Page[DeploymentRow]: ...
 
+    def latest_deployments(self) -> list[DeploymentRow]:
+        """The latest deployment of every service, by service name."""
+
     def get_incident(self, incident_id: str) -> Incident | None: ...
 
     def list_incidents(
@@ -74,6 +77,9 @@ class Store(Protocol):
 
     def delete_feedback(self, feedback_id: str) -> bool:
         """Undo one judgement; False when there was no such feedback."""
+
+    def outbox_deliveries(self, message_id: str) -> list[dict[str, Any]]:
+        """How each notification channel fared with one outbox message (aiops/store/outbox.py)."""
 
     def ping(self) -> bool: ...
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from aiops.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from aiops.store.outbox import OutboxSql
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -54,7 +57,7 @@ def _migrations() -> list[tuple[int, str]]:
 _MIGRATION_LOCK = 0x6A1095
 
 
-class SqlStore:
+class SqlStore(OutboxSql):
     """A Store over a DB-API connection; ``dialect`` is ``"sqlite"`` or ``"postgres"``."""
 
     def __init__(self, connection: Any, dialect: str) -> None:
@@ -122,6 +125,10 @@ class SqlStore:
         if not effects:
             return
         with self._tx() as cur:
+            # Notifications ride in this transaction (aiops/store/outbox.py): judged against what
+            # was stored before, enqueued after the rows they announce.
+            announce = bool(effects.incidents or effects.verdicts)
+            prior = self._outbox_prior(cur, effects.incidents, effects.verdicts) if announce else {}
             if effects.deploys:
                 cur.executemany(
                     self._sql(
@@ -180,14 +187,25 @@ class SqlStore:
                     ),
                     [(a.service, a.metric, a.ts, a.detector, a.value, a.score, a.baseline) for a in effects.anomalies],
                 )
+            if announce:
+                self._outbox_enqueue(cur, effects.incidents, effects.verdicts, prior, time.time())
 
     def set_incident_status(self, incident_id: str, status: IncidentStatus, at: float) -> Incident | None:
         resolved_at = at if status is IncidentStatus.RESOLVED else None
         with self._tx() as cur:
             cur.execute(
+                self._sql("SELECT body, status, updated_at, resolved_at FROM incidents WHERE id = ?"), (incident_id,)
+            )
+            before = cur.fetchall()
+            cur.execute(
                 self._sql("UPDATE incidents SET status = ?, updated_at = ?, resolved_at = ? WHERE id = ?"),
                 (status.value, at, resolved_at, incident_id),
             )
+            if before and status is IncidentStatus.RESOLVED:
+                # A person resolving it is announced like the engine resolving it, in this transaction.
+                changed = replace(self._incident(before[0]), status=status, updated_at=at, resolved_at=at)
+                prior = {"incidents": {incident_id: before[0][1]}, "verdicts": {}}
+                self._outbox_enqueue(cur, [changed], [], prior, time.time())
         return self.get_incident(incident_id)
 
     def add_feedback(self, feedback: Feedback) -> None:
@@ -255,6 +273,18 @@ class SqlStore:
         more = len(rows) > limit
         return Page(items, encode_cursor(items[-1].deploy.ts, items[-1].deploy.id) if more else None)
 
+    def latest_deployments(self) -> list[DeploymentRow]:
+        """Each service's latest deployment (the fleet page): one grouped pass over an index."""
+        rows = self._query(
+            f"SELECT {self._DEPLOY_COLUMNS} FROM {self._DEPLOY_FROM} JOIN "
+            "(SELECT service, MAX(ts) AS ts FROM deployments GROUP BY service) last "
+            "ON last.service = d.service AND last.ts = d.ts ORDER BY d.service, d.id DESC"
+        )
+        seen: dict[str, DeploymentRow] = {}
+        for row in rows:
+            seen.setdefault(row[1], self._deployment_row(row))
+        return list(seen.values())
+
     @staticmethod
     def _incident(row: Sequence[Any]) -> Incident:
         body = json.loads(row[0])
@@ -300,7 +330,8 @@ class SqlStore:
 
     def count_open_incidents(self) -> dict[tuple[str, str], int]:
         rows = self._query(
-            "SELECT service, severity, COUNT(*) FROM incidents WHERE status != 'resolved' GROUP BY service, severity"
+            "SELECT service, severity, COUNT(*) FROM incidents WHERE status IN ('open', 'acknowledged') "
+            "GROUP BY service, severity"
         )
         return {(r[0], r[1]): int(r[2]) for r in rows}
 
