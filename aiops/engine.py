@@ -13,7 +13,7 @@ would have got in order: its overdue checkpoints are simply evaluated at once.
 ...            for t in range(0, 1200, 10)]
 >>> effects = engine.process([DeployEvent.create("api", "v2", 600.0), *samples])
 >>> [(v.verdict.value, v.decided_at) for v in effects.verdicts]
-[('fail', 660.0)]
+[('fail', 840.0)]
 """
 
 from __future__ import annotations

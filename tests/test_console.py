@@ -93,7 +93,8 @@ def test_acknowledge_then_feedback_changes_calibration(open_client: TestClient, 
         f"/ui/incidents/{incident_id}/feedback", data={"csrf": csrf, "label": "false_positive", "note": "warm-up"}
     )
     assert fb.status_code == 200
-    assert "1 false positive(s) up to +5" in fb.text and "warm-up" in fb.text
+    # The bad deploy moved p99 latency about +50 % beyond what was expected.
+    assert re.search(r"1 false positive\(s\) up to \+[4-6]\d%", fb.text) and "warm-up" in fb.text
     assert open_client.get("/v1/calibration").json()[0]["service"] == "api"
 
 

@@ -124,21 +124,36 @@ def test_combine_scores_and_states() -> None:
 
 
 def _inputs(shifts: dict[str, float], direction: Direction = Direction.UP_IS_WORSE) -> list[JudgeInput]:
+    """Several metrics of one service, 6 h of history at 30 s, each shifted by its share after the deploy."""
     from aiops.detectors.base import JudgeInput as In
+    from aiops.detectors.counterfactual import fit_counterfactual
 
     rng = np.random.default_rng(11)
-    t_b, t_c = np.arange(240.0) * 15 - 3600, np.arange(120.0) * 15
-    return [
-        In(name, direction, 0.0, t_b, rng.normal(100, 5, 240), t_c, rng.normal(100 * (1 + s), 5, 120), final=True)
-        for name, s in shifts.items()
-    ]
+    t_h, t_c = np.arange(-6 * 3600.0, 0.0, 30.0), np.arange(0.0, 1800.0, 30.0)
+    inputs = []
+    for name, s in shifts.items():
+        fit = fit_counterfactual(
+            t_h,
+            rng.normal(100, 5, t_h.size),
+            {},
+            deploy_ts=0.0,
+            width=60.0,
+            baseline_bins=60,
+            history_bins=360,
+            post_bins=30,
+        )
+        after = rng.normal(100 * (1 + s), 5, t_c.size)
+        inputs.append(In(name, direction, 0.0, t_h, np.empty(0), t_c, after, final=True, counterfactual=fit, at=1800.0))
+    return inputs
 
 
 def test_isolation_forest_sees_a_joint_regression_no_single_metric_fails() -> None:
     from aiops.detectors.iforest import IsolationForestJudge
+    from aiops.detectors.residual_judge import CounterfactualJudge
 
-    small = {"latency": 0.03, "errors": 0.03, "cpu": 0.03, "queue": 0.03}
-    singles = [BeforeAfterJudge().judge(d).verdict for d in _inputs(small)]
+    # 4 % each: under the 5 % floor of a single metric, plain in four at once.
+    small = {"latency": 0.04, "errors": 0.04, "cpu": 0.04, "queue": 0.04}
+    singles = [CounterfactualJudge().judge(d).verdict for d in _inputs(small)]
     assert VerdictResult.FAIL not in singles
     assert IsolationForestJudge().judge_service(_inputs(small)).verdict is VerdictResult.FAIL
 
