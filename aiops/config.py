@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiops.detectors.registry import DEFAULT_JUDGE, JUDGES
 from aiops.engine import EngineConfig
 from aiops.model import Direction
 
@@ -92,6 +93,8 @@ class Settings:
             fleet_check=_flag(source, "AIOPS_FLEET_CONTROL", True),
             multivariate=_flag(source, "AIOPS_MULTIVARIATE", False),
             directions=directions,
+            judge=_judge(get("AIOPS_JUDGE", DEFAULT_JUDGE)),
+            history_window=_float(source, "AIOPS_HISTORY_WINDOW_S", 6 * 3600.0),
         )
         return cls(
             db=get("AIOPS_DB", "sqlite:///aiops.db"),
@@ -111,6 +114,12 @@ class Settings:
             peer_view=_flag(source, "AIOPS_PEER_VIEW", True),
             engine=engine,
         )
+
+
+def _judge(name: str) -> str:
+    if name not in JUDGES:
+        raise ConfigError(f"AIOPS_JUDGE: {name!r} is not a judge; one of {', '.join(sorted(JUDGES))}")
+    return name
 
 
 def _read_config_file(path: Path) -> dict[str, str]:

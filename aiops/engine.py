@@ -37,7 +37,7 @@ from aiops.detectors.counterfactual import (
     sampling_interval,
 )
 from aiops.detectors.iforest import IsolationForestJudge
-from aiops.detectors.residual_judge import CounterfactualJudge
+from aiops.detectors.registry import DEFAULT_JUDGE, make_judge
 from aiops.history import MovingWindow, SeriesHistory
 from aiops.model import (
     EXPECTED_SUFFIX,
@@ -84,6 +84,7 @@ class EngineConfig:
     # anything, and each check judges every failed metric against the fleet again.
     recovery_step: float = 300.0
     directions: dict[str, Direction] = field(default_factory=dict)
+    judge: str = DEFAULT_JUDGE  # a name in aiops.detectors.registry.JUDGES
 
     @property
     def retention(self) -> float:
@@ -144,7 +145,7 @@ class Engine:
         calibration: dict[tuple[str, str], float] | None = None,
     ) -> None:
         self.config = config or EngineConfig()
-        self.judge: MetricJudge = judge or CounterfactualJudge()
+        self.judge: MetricJudge = judge or make_judge(self.config.judge)
         self.multivariate = IsolationForestJudge() if self.config.multivariate else None
         # (service, metric) -> least relative change that fails it, learnt from feedback (aiops.calibration).
         self.calibration: dict[tuple[str, str], float] = dict(calibration or {})

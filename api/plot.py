@@ -47,7 +47,9 @@ def _panel(
         polyline(ts, values, 'stroke="#1f77b4" stroke-width="1.2"'),
     ]
     if len(exp_ts) >= 2:
-        parts.append(polyline(exp_ts, exp_vs, 'class="expected" stroke="#ff7f0e" stroke-width="1.5" stroke-dasharray="5 3"'))
+        parts.append(
+            polyline(exp_ts, exp_vs, 'class="expected" stroke="#ff7f0e" stroke-width="1.5" stroke-dasharray="5 3"')
+        )
     if deploy_ts is not None and t0 <= deploy_ts <= t1:
         dx = PAD + (deploy_ts - t0) / span_t * (WIDTH - 2 * PAD)
         parts += [

@@ -125,9 +125,10 @@ class CounterfactualJudge:
         if failed and not data.final:
             # An interim fail must already have held a bin earlier: a transient of a few minutes (a
             # heavy-tailed burst decaying back) passes one look, a step passes both.
-            failed = m - 1 >= p.min_current_bins and self._decide(
-                m - 1, observed, expected, sample_bin, sample_miss, fit, data, alpha, need
-            )[0]
+            failed = (
+                m - 1 >= p.min_current_bins
+                and self._decide(m - 1, observed, expected, sample_bin, sample_miss, fit, data, alpha, need)[0]
+            )
         source = f"expected from {fit.describe()}{net}"
         if failed:
             verdict = VerdictResult.FAIL

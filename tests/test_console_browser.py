@@ -143,7 +143,9 @@ def test_log_in_open_incident_acknowledge_feedback_calibration(browser: Any, sql
         browser.find_element(By.ID, "send-feedback").click()
         wait.until(EC.text_to_be_present_in_element((By.ID, "done"), "feedback"))
         calibration = browser.find_element(By.ID, "calibration").text
-        assert "http_request_duration_seconds_p99" in calibration and re.search(r"1 false positive\(s\) up to \+[4-6]\d%", calibration)
+        assert "http_request_duration_seconds_p99" in calibration and re.search(
+            r"1 false positive\(s\) up to \+[4-6]\d%", calibration
+        )
         assert "feedback false positive" in browser.find_element(By.ID, "timeline").text
         shot(browser, "incident-after-feedback")
 

@@ -144,7 +144,10 @@ def five_minute_service(service: str, *, days: float, seed: int, step_at: float 
     values = 0.25 * daily(ts, 1.0, 0.3) * (1 + 0.03 * rng.standard_normal(len(ts)))
     if step_at is not None:
         values = np.where(ts >= step_at, values * (1 + step), values)
-    return [MetricSample(service, "http_request_duration_seconds_p99", float(t), float(v)) for t, v in zip(ts, values)]
+    return [
+        MetricSample(service, "http_request_duration_seconds_p99", float(t), float(v))
+        for t, v in zip(ts, values, strict=True)
+    ]
 
 
 def run(records: list[Record]) -> Effects:
