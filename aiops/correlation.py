@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from aiops.detectors.base import JudgeInput
 from aiops.detectors.stats import median
-from aiops.history import MovingWindow
+from aiops.history import FleetHistory, MovingWindow
 from aiops.model import (
     DeployEvent,
     Direction,
@@ -26,8 +26,8 @@ from aiops.model import (
     VerdictResult,
 )
 
-if TYPE_CHECKING:
-    from aiops.engine import Engine
+# Judges one peer's metric over a deploy's windows: (peer, metric, deploy time, look time).
+PeerJudge = Callable[[str, str, float, float], MetricVerdict]
 
 # Half of the peers moving is "the fleet", not a coincidence.
 FLEET_SHARE = 0.5
@@ -44,29 +44,30 @@ MAX_DEPLOYS_WITH_WINDOWS = 4096
 class FleetCheck:
     """The services that did not deploy, as a control group for the one that did."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, history: FleetHistory, baseline_window: float, judge_peer: PeerJudge) -> None:
+        self._history = history
+        self._baseline_window = baseline_window
+        self._judge_peer = judge_peer
         self._levels: dict[tuple[str, str, float], float | None] = {}
         # (service, deploy time) -> (peer, metric, trailing?) -> that peer window, sorted, as of the last look.
         self._windows: dict[tuple[str, float], dict[tuple[str, str, bool], MovingWindow]] = {}
 
     def peers(self, service: str, metric: str, deploy_ts: float, at: float) -> list[str]:
-        engine = self._engine
-        start = deploy_ts - engine.config.baseline_window
-        return [p for p in engine.services_with(metric) if p != service and not engine.deployed_between(p, start, at)]
+        history = self._history
+        start = deploy_ts - self._baseline_window
+        return [p for p in history.services_with(metric) if p != service and not history.deployed_between(p, start, at)]
 
     def control_change(
         self, service: str, metric: str, deploy_ts: float, at: float, since: float | None = None
     ) -> float | None:
         """Median relative change of ``metric`` in the peers over the same before/after windows
         (the after window from ``since`` when given)."""
-        engine = self._engine
         changes = []
         for peer in self.peers(service, metric, deploy_ts, at):
             before = self._baseline_level(peer, metric, deploy_ts)
             if before is None:
                 continue
-            level, n = engine.window_median(
+            level, n = self._history.median(
                 peer,
                 metric,
                 deploy_ts if since is None else since,
@@ -99,10 +100,7 @@ class FleetCheck:
         if key not in self._levels:
             if len(self._levels) > 50_000:  # old deploys' entries; cheap to recompute if needed again
                 self._levels.clear()
-            engine = self._engine
-            median, n = engine.window_median(
-                peer, metric, deploy_ts - engine.config.baseline_window, deploy_ts, before=True
-            )
+            median, n = self._history.median(peer, metric, deploy_ts - self._baseline_window, deploy_ts, before=True)
             level = median if n >= 5 else None
             self._levels[key] = level if level is not None and abs(level) > 1e-12 else None
         return self._levels[key]
@@ -116,12 +114,11 @@ class FleetCheck:
             return False
         if data.direction is Direction.DOWN_IS_WORSE and change > 0:
             return False
-        engine = self._engine
         at = float(data.current_ts[-1]) if len(data.current_ts) else data.deploy_ts
         peers = self.peers(service, data.metric, data.deploy_ts, at)
         moved = 0
         for peer in peers:
-            mv = engine.judge.judge(engine.judge_input(peer, data.metric, data.deploy_ts, at, final=True))
+            mv = self._judge_peer(peer, data.metric, data.deploy_ts, at)
             if mv.p_value is not None and mv.effect is not None and mv.p_value < PEER_ALPHA:
                 moved += (mv.effect > 0) == (change > 0)
         return bool(peers) and moved / len(peers) >= FLEET_SHARE

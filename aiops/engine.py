@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -38,7 +38,7 @@ from aiops.detectors.counterfactual import (
 )
 from aiops.detectors.iforest import IsolationForestJudge
 from aiops.detectors.registry import DEFAULT_JUDGE, make_judge
-from aiops.history import MovingWindow, SeriesHistory
+from aiops.history import FleetHistory
 from aiops.model import (
     EXPECTED_SUFFIX,
     Anomaly,
@@ -150,9 +150,7 @@ class Engine:
         # (service, metric) -> least relative change that fails it, learnt from feedback (aiops.calibration).
         self.calibration: dict[tuple[str, str], float] = dict(calibration or {})
         self.watermark = float("-inf")
-        self._series: dict[tuple[str, str], SeriesHistory] = {}
-        self._metrics_of: dict[str, set[str]] = {}
-        self._deploy_times: dict[str, list[float]] = {}
+        self.history = FleetHistory()
         self._seen_deploys: set[str] = set()
         self._analyses: dict[str, _Analysis] = {}
         # (checkpoint, deployment id), earliest first.
@@ -168,7 +166,7 @@ class Engine:
         self._fits: dict[tuple[str, float], dict[tuple[str, bool], CounterfactualFit | None]] = {}
         self._widths: dict[tuple[str, str], float] = {}
         self.incidents = IncidentBook()
-        self._fleet = FleetCheck(self)
+        self._fleet = FleetCheck(self.history, self.config.baseline_window, self._judge_peer)
         self._recent_window = float(getattr(getattr(self.judge, "params", None), "recent_window", 600.0))
 
     # --- ingest ----------------------------------------------------------------------------------
@@ -188,7 +186,7 @@ class Engine:
         # (a consumer's batch holds a partition it has read to the end, in event-time order).
         progress = float("-inf")
         next_look = self._next_look()
-        series_of = self._series
+        series_of = self.history.series
         for record in records:
             kind = type(record)
             if kind is MetricSample:
@@ -251,12 +249,7 @@ class Engine:
         return effects
 
     def _add_sample(self, s: MetricSample) -> None:
-        key = (s.service, s.metric)
-        series = self._series.get(key)
-        if series is None:
-            series = self._series[key] = SeriesHistory()
-            self._metrics_of.setdefault(s.service, set()).add(s.metric)
-        series.add(s.ts, s.value)
+        self.history.add_sample(s.service, s.metric, s.ts, s.value)
         if s.ts > self.watermark:
             self.watermark = s.ts
 
@@ -271,8 +264,7 @@ class Engine:
         if analyse and written_until == float("-inf"):
             effects.deploys.append(d)
 
-        times = self._deploy_times.setdefault(d.service, [])
-        insort(times, d.ts)
+        times = self.history.add_deploy(d.service, d.ts)
         end = d.ts + self.analysis_span(d.service, d.ts)
         cut_short = False
         nxt = bisect_left(times, d.ts) + 1
@@ -313,8 +305,7 @@ class Engine:
         key = (service, metric)
         width = self._widths.get(key)
         if width is None:
-            series = self._series.get(key)
-            ts = series.window_before(deploy_ts - 3600.0, deploy_ts)[0] if series is not None else np.empty(0)
+            ts = self.history.window(service, metric, deploy_ts - 3600.0, deploy_ts, before=True)[0]
             width = bin_width(sampling_interval(ts))
             if len(ts) >= 4:  # a series that just started is measured again at its next deploy
                 self._widths[key] = width
@@ -323,7 +314,7 @@ class Engine:
     def analysis_span(self, service: str, deploy_ts: float) -> float:
         """How long a deploy's analysis runs: the configured window, stretched for slowly sampled metrics."""
         span = self.config.analysis_window
-        for metric in self._metrics_of.get(service, ()):
+        for metric in self.history.metrics_of.get(service, ()):
             width = self.width(service, metric, deploy_ts)
             span = max(span, self.config.windows(width)[1] * width)
         return span
@@ -373,7 +364,7 @@ class Engine:
         """Every failed metric, over the last recent window, is no longer worse than before the deploy."""
         since = at - self._recent_window
         for metric in metrics:
-            if (d.service, metric) not in self._series:
+            if (d.service, metric) not in self.history.series:
                 return False
             data = self.judge_input(d.service, metric, d.ts, at, final=True, control=self.config.fleet_check)
             keep = data.current_ts >= since
@@ -404,7 +395,7 @@ class Engine:
         verdicts: list[MetricVerdict] = []
         fleet: list[str] = []
         inputs = []
-        for metric in sorted(self._metrics_of.get(d.service, ())):
+        for metric in sorted(self.history.metrics_of.get(d.service, ())):
             data = self.judge_input(d.service, metric, d.ts, at, final, control=self.config.fleet_check)
             inputs.append(data)
             mv = self.judge.judge(data)
@@ -515,7 +506,7 @@ class Engine:
     ) -> JudgeInput:
         """What the judge sees for one metric; ``control`` adds the peers' move over the same windows."""
         cfg = self.config
-        series = self._series[(service, metric)]
+        series = self.history.series[(service, metric)]
         fit = self._fit(service, metric, deploy_ts, at, control)
         b_ts, b_vals = series.window_before(deploy_ts - cfg.baseline_window, deploy_ts)
         c_ts, c_vals = series.window(deploy_ts, at)
@@ -583,7 +574,7 @@ class Engine:
                 post_bins=min(horizon, round(DAY / width)),
                 analysis_bins=analysis,
                 seasonal_days=cfg.seasonal_days,
-                earlier_deploys=[t for t in self._deploy_times.get(service, ()) if t < deploy_ts],
+                earlier_deploys=[t for t in self.history.deploy_times.get(service, ()) if t < deploy_ts],
             )
         fits[(metric, peers)] = fit
         return fit
@@ -601,7 +592,7 @@ class Engine:
         for peer in fit.peer_names:
             ts, values = self.window(peer, metric, deploy_ts, at)
             bins = bin_means(ts, values, deploy_ts, fit.width, 0, m)
-            times = self._deploy_times.get(peer, [])
+            times = self.history.deploy_times.get(peer, [])
             i = bisect_left(times, deploy_ts)
             if i < len(times) and times[i] <= at:
                 bins[max(0, math.floor((times[i] - deploy_ts) / fit.width)) :] = np.nan
@@ -623,7 +614,7 @@ class Engine:
             # What was expected: drawn beside what happened (api.plot pairs "<metric> (expected)").
             fit = (
                 self._fit(d.service, metric, d.ts, end, self.config.fleet_check)
-                if (d.service, metric) in self._series
+                if (d.service, metric) in self.history.series
                 else None
             )
             if fit is not None:
@@ -644,41 +635,19 @@ class Engine:
         self, service: str, metric: str, start: float, end: float, before: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Samples of one series in [start, end] (or [start, end) with ``before``)."""
-        series = self._series.get((service, metric))
-        if series is None:
-            empty = np.array([], dtype=np.float64)
-            return empty, empty
-        return series.window_before(start, end) if before else series.window(start, end)
+        return self.history.window(service, metric, start, end, before)
 
-    def window_median(
-        self,
-        service: str,
-        metric: str,
-        start: float,
-        end: float,
-        before: bool = False,
-        moving: MovingWindow | None = None,
-    ) -> tuple[float, int]:
-        """Median and count of one series over [start, end]; ``moving``: the same window a look earlier."""
-        series = self._series.get((service, metric))
-        return series.median(start, end, before, moving) if series is not None else (float("nan"), 0)
-
-    def services_with(self, metric: str) -> list[str]:
-        return sorted(s for s, metrics in self._metrics_of.items() if metric in metrics)
-
-    def deployed_between(self, service: str, start: float, end: float) -> bool:
-        times = self._deploy_times.get(service, [])
-        i = bisect_left(times, start)
-        return i < len(times) and times[i] <= end
+    def _judge_peer(self, peer: str, metric: str, deploy_ts: float, at: float) -> MetricVerdict:
+        """A peer's own verdict over a deploy's windows, against its own history (for the fleet check)."""
+        return self.judge.judge(self.judge_input(peer, metric, deploy_ts, at, final=True))
 
     def _trim(self) -> None:
         horizon = self.watermark - self.config.retention
         oldest_open = min((a.deploy.ts for a in self._analyses.values()), default=self.watermark)
         horizon = min(horizon, oldest_open - self.lookback)
-        for series in self._series.values():
-            series.trim(horizon)
+        self.history.trim(horizon)
         self._trimmed_at = self.watermark
 
     def series_values(self, service: str, metric: str) -> np.ndarray:
-        series = self._series.get((service, metric))
+        series = self.history.series.get((service, metric))
         return np.array(series.values if series else [], dtype=np.float64)

@@ -130,3 +130,72 @@ class MovingWindow:
                 insort(ordered, value)
         self.lo, self.hi, self.layout = lo, hi, series.layout
         return ordered
+
+
+class FleetHistory:
+    """Every series the engine holds and every service's deploy times: what the engine and the
+    fleet check both read (the fleet check gets this, not the engine, so neither imports the other).
+
+    >>> fleet = FleetHistory()
+    >>> for t in range(5):
+    ...     fleet.add_sample("api", "latency", float(t), 10.0 + t)
+    >>> fleet.add_deploy("web", 3.0)
+    [3.0]
+    >>> fleet.median("api", "latency", 1.0, 3.0), fleet.services_with("latency"), fleet.deployed_between("web", 0, 2)
+    ((12.0, 3), ['api'], False)
+    """
+
+    __slots__ = ("deploy_times", "metrics_of", "series")
+
+    def __init__(self) -> None:
+        self.series: dict[tuple[str, str], SeriesHistory] = {}
+        self.metrics_of: dict[str, set[str]] = {}
+        self.deploy_times: dict[str, list[float]] = {}
+
+    def add_sample(self, service: str, metric: str, ts: float, value: float) -> None:
+        series = self.series.get((service, metric))
+        if series is None:
+            series = self.series[(service, metric)] = SeriesHistory()
+            self.metrics_of.setdefault(service, set()).add(metric)
+        series.add(ts, value)
+
+    def add_deploy(self, service: str, ts: float) -> list[float]:
+        """Record a deploy time; the service's deploy times, in order."""
+        times = self.deploy_times.setdefault(service, [])
+        insort(times, ts)
+        return times
+
+    def window(
+        self, service: str, metric: str, start: float, end: float, before: bool = False
+    ) -> tuple[FloatArray, FloatArray]:
+        """Samples of one series in [start, end] (or [start, end) with ``before``); empty if unknown."""
+        series = self.series.get((service, metric))
+        if series is None:
+            empty = np.array([], dtype=np.float64)
+            return empty, empty
+        return series.window_before(start, end) if before else series.window(start, end)
+
+    def median(
+        self,
+        service: str,
+        metric: str,
+        start: float,
+        end: float,
+        before: bool = False,
+        moving: MovingWindow | None = None,
+    ) -> tuple[float, int]:
+        """Median and count of one series over [start, end]; ``moving``: the same window a look earlier."""
+        series = self.series.get((service, metric))
+        return series.median(start, end, before, moving) if series is not None else (float("nan"), 0)
+
+    def services_with(self, metric: str) -> list[str]:
+        return sorted(s for s, metrics in self.metrics_of.items() if metric in metrics)
+
+    def deployed_between(self, service: str, start: float, end: float) -> bool:
+        times = self.deploy_times.get(service, [])
+        i = bisect_left(times, start)
+        return i < len(times) and times[i] <= end
+
+    def trim(self, before: float) -> None:
+        for series in self.series.values():
+            series.trim(before)

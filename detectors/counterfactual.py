@@ -145,7 +145,7 @@ class Residuals:
     values: FloatArray  # bins [-history_bins, 0), relative to the deploy
     blocked: np.ndarray  # bins a placebo window must not cover (earlier deploys of this service)
     baseline_bins: int
-    _spread: dict[tuple[int, int], tuple[float, int]] = field(default_factory=dict)
+    _spread: dict[tuple[int, int], tuple[float, int, float]] = field(default_factory=dict)
     _medians: dict[int, FloatArray] = field(default_factory=dict)
 
     def baseline_miss(self) -> float:
@@ -169,11 +169,12 @@ class Residuals:
             self._medians[length] = cached
         return cached
 
-    def spread(self, start: int, end: int) -> tuple[float, int]:
+    def spread(self, start: int, end: int) -> tuple[float, int, float]:
         """How far ``median(post bins [start, end)) - median(baseline bins)`` strays when there is no deploy.
 
-        Returns (spread, placebo count): the larger of the placebo spread and the spread the
-        residuals' autocorrelation implies (a placebo sample can be small or unlucky).
+        Returns (spread, placebo count, largest placebo effect): the spread is the larger of the
+        placebo spread and the spread the residuals' autocorrelation implies (a placebo sample can be
+        small or unlucky); the largest placebo effect is the biggest move seen without a deploy.
         """
         key = (start, end)
         cached = self._spread.get(key)
@@ -181,12 +182,12 @@ class Residuals:
             cached = self._spread[key] = self._compute_spread(start, end)
         return cached
 
-    def _compute_spread(self, start: int, end: int) -> tuple[float, int]:
+    def _compute_spread(self, start: int, end: int) -> tuple[float, int, float]:
         r, base_n = self.values, self.baseline_bins
         length = max(1, end - start)
         blocked = np.concatenate([[0], np.cumsum(self.blocked)])
         taus = np.arange(base_n, len(r) - end + 1)
-        placebo_sd, n_placebos = 0.0, 0
+        placebo_sd, n_placebos, largest = 0.0, 0, 0.0
         if len(taus):
             base_med = self._window_medians(base_n)[taus - base_n]
             post_med = self._window_medians(length)[taus + start]
@@ -197,6 +198,7 @@ class Residuals:
             if n_placebos >= MIN_PLACEBOS:
                 # Around zero, not the placebos' median: a counterfactual that is biased misses by that bias.
                 magnitude = np.abs(effects[valid])
+                largest = float(magnitude.max())
                 placebo_sd = max(float(MAD_TO_SIGMA * np.median(magnitude)), float(np.quantile(magnitude, 0.9)) / 1.645)
         # What autocorrelated noise alone implies for a difference of two window medians (AR(1);
         # a median of n normal values varies pi/2 times as much as their mean).
@@ -206,7 +208,7 @@ class Residuals:
         ar_sd = sd * math.sqrt(inflation * (1.0 / length + 1.0 / base_n)) if math.isfinite(sd) else 0.0
         if n_placebos < MIN_PLACEBOS:
             ar_sd *= 1.5  # no placebo check on the model: be wary of what the residuals do not show
-        return max(placebo_sd, ar_sd, 1e-12), n_placebos
+        return max(placebo_sd, ar_sd, 1e-12), n_placebos, largest
 
 
 @dataclass(slots=True)
@@ -378,8 +380,10 @@ def fit_counterfactual(
             days.append(_smooth(full, smooth))
     if days:
         stack = np.vstack(days)
-        with np.errstate(all="ignore"):
-            profile = np.nanmean(stack, axis=0) if len(days) > 1 else stack[0]
+        # The mean over the days that hold each bin (NaN where none does).
+        counts = np.isfinite(stack).sum(axis=0)
+        profile = np.full(stack.shape[1], np.nan)
+        np.divide(np.where(np.isfinite(stack), stack, 0.0).sum(axis=0), counts, out=profile, where=counts > 0)
         if np.isfinite(profile[:history_bins]).mean() >= 0.5:
             candidates.append(
                 ("seasonal", y - profile[:history_bins], {"seasonal_post": profile[history_bins:], "days": len(days)})
@@ -402,7 +406,7 @@ def fit_counterfactual(
     best: tuple[float, str, Residuals, dict[str, object]] | None = None
     for model, resid, extra in candidates:
         residuals = Residuals(resid, blocked, baseline_bins)
-        spread, _ = residuals.spread(0, judged)
+        spread = residuals.spread(0, judged)[0]
         if best is None or spread < best[0] * 0.95:  # a model has to miss clearly less to replace a simpler one
             best = (spread, model, residuals, extra)
     assert best is not None

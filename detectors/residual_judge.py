@@ -57,6 +57,7 @@ class _View:
     expected: float  # the counterfactual's mean over the view's bins
     observed: float
     bins: int
+    largest: float  # the largest move of the same window at earlier times with no deploy
 
     @property
     def z(self) -> float:
@@ -186,7 +187,13 @@ class CounterfactualJudge:
         best: tuple[bool, float, _View] | None = None
         for view in views:
             p_value = _p_value(view.z, data.direction)
-            failed = self._worse(view, data.direction) and abs(view.change) >= need and p_value < alpha / len(views)
+            # Beyond every placebo too: a deploy is not blamed for a move the last hours made on their own.
+            failed = (
+                self._worse(view, data.direction)
+                and abs(view.change) >= need
+                and p_value < alpha / len(views)
+                and abs(view.effect) > view.largest
+            )
             if best is None or (failed and not best[0]) or (failed == best[0] and p_value < best[1]):
                 best = (failed, p_value, view)
         assert best is not None
@@ -214,9 +221,9 @@ class CounterfactualJudge:
         obs, exp = observed[start:end], expected[start:end]
         ok = np.isfinite(obs) & np.isfinite(exp)
         if not ok.any():
-            return _View(label, 0.0, 1.0, float("nan"), float("nan"), 0)
+            return _View(label, 0.0, 1.0, float("nan"), float("nan"), 0, 0.0)
         first = start + int(np.argmax(ok))
-        spread, _ = fit.residuals.spread(first, end)
+        spread, _, largest = fit.residuals.spread(first, end)
         # Medians, as the placebo windows are measured: a lone spike is one bin, not a shift. The
         # bins' median and the samples' median must agree; the smaller move is the one taken (a
         # spike inflates its bin's mean, and with few bins that bin can be the median).
@@ -226,4 +233,4 @@ class CounterfactualJudge:
         by_sample = float(np.median(misses)) - fit.baseline_residual if len(misses) else by_bin
         effect = min(by_bin, by_sample, key=abs) if by_bin * by_sample > 0 else 0.0
         seen = float(np.median(obs[ok]))
-        return _View(label, effect, spread, seen - effect, seen, int(ok.sum()))
+        return _View(label, effect, spread, seen - effect, seen, int(ok.sum()), largest)
