@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulate a small fleet with one bad deploy and show the verdicts")
     demo.add_argument("--seed", type=int, default=42)
 
-    rp = sub.add_parser("replay", help="replay a JSONL file of events through the engine (CONTRACTS.md 4)")
+    rp = sub.add_parser("replay", help="replay a JSONL file of events through the engine (docs/contracts.md 4)")
     rp.add_argument("events", type=Path)
     rp.add_argument("--out", type=Path, help="results JSONL (default: stdout)")
     rp.add_argument("--rejects", type=Path, help="write every rejected line with its reason (JSONL)")
@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("consume", help="run Kafka consumers only (group member; run one per share of partitions)")
 
-    sc = sub.add_parser("score", help="streaming anomaly scores of one NAB-style series (CONTRACTS.md 5)")
+    sc = sub.add_parser("score", help="streaming anomaly scores of one NAB-style series (docs/contracts.md 5)")
     sc.add_argument("input", type=Path)
     sc.add_argument("--out", type=Path)
 
@@ -98,15 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.demo import run_demo
+    from aiops.eval.demo import run_demo
 
     return run_demo(settings, sys.stdout, seed=args.seed)
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.engine import Engine
+    from aiops.pipeline import Pipeline
     from aiops.replay import replay_file, write_rejections, write_rejections_jsonl, write_report
-    from aiops.service import Pipeline
     from aiops.store import open_store
 
     if not args.events.is_file():
@@ -215,7 +215,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.scoring import score_csv
+    from aiops.eval.scoring import score_csv
 
     # Scored in memory first: a bad line fails the run without truncating an existing --out file.
     scored = io.StringIO()
@@ -233,7 +233,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.nab import evaluate_nab
+    from aiops.eval.nab import evaluate_nab
 
     result = evaluate_nab(args.directory, progress=sys.stderr)
     if args.out:

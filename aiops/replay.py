@@ -1,6 +1,6 @@
 """``aiops replay``: a JSONL file of mixed events through the live engine, in event time.
 
-Output lines follow CONTRACTS.md section 4: one ``verdict`` per deployment, one ``incident`` per
+Output lines follow docs/contracts.md section 4: one ``verdict`` per deployment, one ``incident`` per
 incident (its last state), then a ``summary``. Bad lines are counted and reported, never fatal.
 """
 
@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from aiops.model import Effects, Incident, Verdict
 from aiops.parsing import DEFAULT_MAX_BYTES, DEFAULT_SERVICE_LABELS, Rejection, parse_payload
-from aiops.service import Pipeline
+from aiops.pipeline import Pipeline
 
 CHUNK_LINES = 4096
 

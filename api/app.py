@@ -20,7 +20,7 @@ from aiops.api.routes import deployments, events, feedback, gates, health, incid
 from aiops.config import Settings
 from aiops.engine import Engine
 from aiops.metrics import Metrics
-from aiops.service import Pipeline
+from aiops.pipeline import Pipeline
 from aiops.store.base import Store
 
 

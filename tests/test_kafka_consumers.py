@@ -20,7 +20,7 @@ from conftest import _fresh_postgres, need_env
 
 from aiops.config import Settings
 from aiops.consumers.produce import produce_events
-from aiops.simulate import FleetSpec, simulate_fleet
+from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.store import IncidentFilter, open_store
 
 pytestmark = pytest.mark.kafka

@@ -10,10 +10,10 @@ from typing import IO
 
 from aiops.config import Settings
 from aiops.engine import Engine
+from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.model import Effects, Incident, Verdict, VerdictResult
 from aiops.parsing import parse_value
-from aiops.service import Pipeline
-from aiops.simulate import FleetSpec, simulate_fleet
+from aiops.pipeline import Pipeline
 from aiops.store import open_store
 
 DEMO_SPEC = FleetSpec(
