@@ -20,3 +20,17 @@ def test_every_python_package_folder_is_listed_in_pyproject() -> None:
             found.add(".".join([name, *relative.parts]))
     assert found, "no packages found: the package-dir mapping moved"
     assert found <= listed, f"not in [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_messages_and_docs_point_to_files_the_repository_has() -> None:
+    """The contracts live in docs/contracts.md; a pointer to a CONTRACTS.md the repository does not
+    ship sends a newcomer nowhere (it was in --help, docstrings and a rejection reason)."""
+    assert (ROOT / "docs" / "contracts.md").is_file()
+    stale = [
+        str(path.relative_to(ROOT))
+        for folder in ("aiops", "api", "consumers", "detectors", "docs")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".py", ".md") and "CONTRACTS.md" in path.read_text()
+    ]
+    readme = (ROOT / "README.md").read_text()
+    assert not stale and "CONTRACTS.md" not in readme, stale

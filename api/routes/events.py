@@ -1,4 +1,4 @@
-"""``POST /v1/events``: the HTTP door to the same parser and engine as Kafka (CONTRACTS.md 7)."""
+"""``POST /v1/events``: the HTTP door to the same parser and engine as Kafka (docs/contracts.md 7)."""
 
 from __future__ import annotations
 
