@@ -163,3 +163,17 @@ def test_a_failed_write_leaves_nothing_behind(store: SqlStore) -> None:
         store.write(bad)
     assert store.get_deployment(dep.id) is None
     assert store.list_incidents(IncidentFilter()).items == []
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_refused_not_created(tmp_path: object) -> None:
+    """A typo in AIOPS_DB used to create the folder (as root, under /); now it is a clear error."""
+    from pathlib import Path
+
+    from aiops.store import StoreConfigError
+
+    missing = Path(str(tmp_path)) / "no" / "such"
+    with pytest.raises(StoreConfigError, match="does not exist"):
+        open_store(f"sqlite:///{missing}/a.db")
+    assert not missing.parent.exists()
+    with pytest.raises(StoreConfigError, match="unsupported store URL"):
+        open_store("mysql://x")
