@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulate a small fleet with one bad deploy and show the verdicts")
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument(
+        "--db", help="store URL (default: $AIOPS_DB if set, else aiops-demo.db here, replaced at each run)"
+    )
 
     rp = sub.add_parser("replay", help="replay a JSONL file of events through the engine (docs/contracts.md 4)")
     rp.add_argument("events", help="JSONL file of events in time order, or - for standard input")
@@ -157,9 +160,13 @@ def _failure(exc: Exception, usage: int) -> tuple[int | None, str]:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.eval.demo import run_demo
+    from aiops.eval.demo import DEMO_DB, fresh_demo_store, run_demo
 
-    return run_demo(settings, sys.stdout, seed=args.seed)
+    # The demo keeps apart from aiops.db, the store `aiops serve` uses by default, unless told otherwise.
+    db = args.db or (settings.db if settings.db != Settings().db else DEMO_DB)
+    if db == DEMO_DB:
+        fresh_demo_store()
+    return run_demo(settings, sys.stdout, seed=args.seed, db=db)
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:

@@ -199,3 +199,19 @@ def test_incident_plot_is_an_svg_of_its_metrics_around_the_deploy(client: TestCl
     assert svg.startswith("<svg") and "http_request_duration_seconds_p99" in svg and ">deploy<" in svg
     assert svg.count("<polyline") == 1
     assert client.get("/v1/incidents/nope/plot.svg").status_code == 404
+
+
+def test_the_plot_title_wraps_the_whole_summary_never_cuts_it() -> None:
+    """A title cut at 110 characters once read "not blamed on deploy v1" for v1.1.0."""
+    import re
+
+    from aiops.api.plot import incident_svg
+
+    summary = (
+        "http_request_duration_seconds_p99 of catalog moved together with services that did not deploy: "
+        "a fleet-wide problem, not blamed on deploy v1.1.0"
+    )
+    incident = Incident("inc-1", "catalog", T0, None, 0.5, ("latency",), summary=summary)
+    svg = incident_svg(incident, None)
+    title = " ".join(re.findall(r"<tspan[^>]*>([^<]*)</tspan>", svg))
+    assert title == f"catalog: {summary}"

@@ -249,7 +249,10 @@ def test_gate_usage_mistakes_have_their_own_exit_code(tmp_path: Path) -> None:
 
 
 def test_demo_shows_the_bad_deploy_failing(tmp_path: Path) -> None:
-    result = aiops("demo", cwd=tmp_path, env={"AIOPS_DB": f"sqlite:///{tmp_path}/demo.db"})
+    env = {k: v for k, v in os.environ.items() if k not in ("AIOPS_DB", "AIOPS_CONFIG")}
+    result = subprocess.run(
+        [sys.executable, "-m", "aiops.cli", "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     failing = [line for line in lines if " FAIL " in line]
@@ -257,6 +260,32 @@ def test_demo_shows_the_bad_deploy_failing(tmp_path: Path) -> None:
     assert "All verdicts match the simulation truth." in result.stdout
     assert "blames no deploy" in result.stdout  # the fleet-wide problem
     assert "curl -s http://127.0.0.1:8080/v1/deployments/" in result.stdout
+    # Its own store, apart from the aiops.db that `aiops serve` opens by default, and the way to serve it.
+    assert (tmp_path / "aiops-demo.db").is_file() and not (tmp_path / "aiops.db").exists()
+    assert "AIOPS_DB=sqlite:///aiops-demo.db" in result.stdout and "replaced at each run" in result.stdout
+    # Reasons whole (wrapped, never cut mid-phrase), the columns explained.
+    assert "not blamed on deploy v1.1.0" in " ".join(line.strip() for line in lines)
+    assert any(line.strip().startswith("score: 0-100") for line in lines)
+    assert "raw" in result.stdout and "net" in result.stdout and "control group" in result.stdout
+
+
+def test_demo_prints_what_the_store_holds(tmp_path: Path) -> None:
+    """Run twice on one store with an incident acknowledged in between: the second run shows it
+    acknowledged, as the API does, not open as the engine first saw it."""
+    from aiops.model import IncidentStatus
+    from aiops.store import IncidentFilter, open_store
+
+    url = f"sqlite:///{tmp_path}/shared.db"
+    assert aiops("demo", cwd=tmp_path, env={"AIOPS_DB": url}).returncode == 0
+    store = open_store(url)
+    first = store.list_incidents(IncidentFilter()).items[0]
+    store.set_incident_status(first.id, IncidentStatus.ACKNOWLEDGED, at=T0)
+    store.close()
+    again = aiops("demo", cwd=tmp_path, env={"AIOPS_DB": url})
+    assert again.returncode == 0, again.stderr
+    (line,) = [line for line in again.stdout.splitlines() if first.id in line]
+    assert "acknowledged" in line
+    assert "(1 acknowledged, 1 open)" in again.stdout
 
 
 def test_serve_refuses_a_public_address_without_tokens(tmp_path: Path) -> None:
