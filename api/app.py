@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from aiops import __version__
+from aiops.api.docs import add_offline_docs
 from aiops.api.routes import deployments, events, feedback, gates, health, incidents
 from aiops.config import Settings
 from aiops.engine import Engine
@@ -36,7 +37,10 @@ def create_app(
         title="aiops",
         version=__version__,
         summary="Deploy-aware anomaly detection: verdicts for release gates, incidents for dashboards.",
+        docs_url=None,  # served by add_offline_docs, from packaged assets: /docs works offline
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics

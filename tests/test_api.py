@@ -215,3 +215,23 @@ def test_the_plot_title_wraps_the_whole_summary_never_cuts_it() -> None:
     svg = incident_svg(incident, None)
     title = " ".join(re.findall(r"<tspan[^>]*>([^<]*)</tspan>", svg))
     assert title == f"catalog: {summary}"
+
+
+def test_docs_pages_load_every_asset_from_the_service_itself(sqlite_store: SqlStore) -> None:
+    """/docs was blank offline: Swagger UI came from a CDN. Every script, style and icon the pages
+    name must be a local path that the app serves (Swagger UI 5: FastAPI writes OpenAPI 3.1)."""
+    import re
+
+    with TestClient(create_app(Settings(), sqlite_store)) as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page)
+            assert html.status_code == 200 and "text/html" in html.headers["content-type"]
+            urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html.text)
+            assets = [u for u in urls if not u.endswith(("openapi.json", "oauth2-redirect"))]
+            assert assets, html.text
+            for url in assets:
+                assert url.startswith("/"), f"{page} loads {url} from elsewhere"
+                reply = client.get(url)
+                assert reply.status_code == 200 and len(reply.content) > 1000, url
+        bundle = client.get("/docs-assets/swagger-ui-bundle.js").text
+        assert re.search(r'"5\.\d+\.\d+"', bundle[:2_000_000])
