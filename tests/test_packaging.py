@@ -34,3 +34,20 @@ def test_messages_and_docs_point_to_files_the_repository_has() -> None:
     ]
     readme = (ROOT / "README.md").read_text()
     assert not stale and "CONTRACTS.md" not in readme, stale
+
+
+def test_pg_test_clean_removes_its_data_folder_and_nothing_else(tmp_path: Path) -> None:
+    """scripts/test left ~350 MB of PostgreSQL data in /tmp; it now runs `pg-test clean`."""
+    import os
+    import subprocess
+
+    script = ROOT / "deploy" / "postgres" / "pg-test"
+    ours, theirs = tmp_path / "pg", tmp_path / "someone-elses"
+    for folder, marker in ((ours, "PG_VERSION"), (theirs, "notes.txt")):
+        folder.mkdir()
+        (folder / marker).write_text("16\n")
+        env = {**os.environ, "AIOPS_PG_DATA": str(folder)}
+        subprocess.run([str(script), "clean"], env=env, check=True, capture_output=True, timeout=60)
+    assert not ours.exists()
+    assert (theirs / "notes.txt").is_file()
+    assert "pg-test clean" in (ROOT / "scripts" / "test").read_text()
