@@ -235,3 +235,12 @@ def test_docs_pages_load_every_asset_from_the_service_itself(sqlite_store: SqlSt
                 assert reply.status_code == 200 and len(reply.content) > 1000, url
         bundle = client.get("/docs-assets/swagger-ui-bundle.js").text
         assert re.search(r'"5\.\d+\.\d+"', bundle[:2_000_000])
+
+
+def test_the_incident_schema_names_the_clock_of_each_time(sqlite_store: SqlStore) -> None:
+    """opened_at is event time, a person's acknowledge is wall-clock time: the spec says which is which."""
+    with TestClient(create_app(Settings(), sqlite_store)) as client:
+        fields = client.get("/openapi.json").json()["components"]["schemas"]["IncidentOut"]["properties"]
+    assert "event time" in fields["opened_at"]["description"]
+    for name in ("updated_at", "resolved_at"):
+        assert "event time" in fields[name]["description"] and "wall-clock" in fields[name]["description"]
