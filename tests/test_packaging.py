@@ -51,3 +51,21 @@ def test_pg_test_clean_removes_its_data_folder_and_nothing_else(tmp_path: Path) 
     assert not ours.exists()
     assert (theirs / "notes.txt").is_file()
     assert "pg-test clean" in (ROOT / "scripts" / "test").read_text()
+
+
+def test_pyproject_gives_setuptools_nothing_to_warn_about() -> None:
+    """The first `scripts/demo` printed ~95 lines of setuptools warnings: a license table (deprecated;
+    an SPDX string needs setuptools>=77) and aiops.store.migrations importable but not listed."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert isinstance(pyproject["project"]["license"], str)
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]
+    setup = pyproject["tool"]["setuptools"]
+    data_folders = {
+        ".".join([name, *folder.relative_to(ROOT / base).parts])
+        for name, base in setup["package-dir"].items()
+        for folder in (ROOT / base).rglob("*")
+        if folder.is_dir() and "__pycache__" not in folder.parts and any(folder.glob("*.sql"))
+    }
+    assert data_folders == {"aiops.store.migrations"}
+    assert data_folders <= set(setup["packages"])
+    assert "Editable installation" in (ROOT / "scripts" / "setup").read_text()
