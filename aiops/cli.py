@@ -283,6 +283,10 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.kafka_bootstrap:
         print("aiops produce: AIOPS_KAFKA_BOOTSTRAP: not set", file=sys.stderr)
         return 2
+    if not args.events.is_file():  # before connecting: a typo must not wait for the broker first
+        what = "is a directory" if args.events.is_dir() else "no such file"
+        print(f"aiops produce: {args.events}: {what}", file=sys.stderr)
+        return EXIT_FILE
 
     def lines() -> Iterator[dict[str, Any] | bytes]:
         with args.events.open("rb") as fh:

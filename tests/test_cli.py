@@ -370,3 +370,19 @@ def test_serve_says_where_it_listens_and_logs_each_request(tmp_path: Path) -> No
         proc.terminate()
         access_log = proc.communicate(timeout=30)[0]
     assert '"GET /healthz HTTP/1.1" 200' in access_log
+
+
+def test_file_errors_are_one_line_and_exit_66_in_every_command(tmp_path: Path) -> None:
+    kafka = {"AIOPS_KAFKA_BOOTSTRAP": "127.0.0.1:1"}  # never reached: the file is checked first
+    for command, env in (
+        (["produce", "missing.jsonl"], kafka),
+        (["score", str(tmp_path)], {}),
+        (["score", "missing.csv"], {}),
+        (["evaluate", "nab", str(tmp_path / "no-corpus")], {}),
+        (["replay", str(tmp_path / "events.jsonl"), "--out", str(tmp_path / "no" / "out.jsonl")], {}),
+    ):
+        (tmp_path / "events.jsonl").write_text("")
+        result = aiops(*command, cwd=tmp_path, env=env)
+        assert result.returncode == 66, (command, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith(f"aiops {command[0]}: "), result.stderr
