@@ -31,6 +31,8 @@ from aiops.pipeline import Pipeline
 CHUNK_LINES = 4096
 # Lines held in memory per sorted run of --sort: about 100 MB of typical 300-byte lines.
 SORT_RUN_LINES = 300_000
+# Runs merged at once: well under the usual limit of 1,024 open files.
+SORT_FAN_IN = 256
 
 
 @dataclass(slots=True)
@@ -196,20 +198,28 @@ def sorted_lines(
     service_labels: tuple[str, ...] = DEFAULT_SERVICE_LABELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     run_lines: int = SORT_RUN_LINES,
+    fan_in: int = SORT_FAN_IN,
 ) -> Iterator[tuple[int, bytes]]:
     """``(line number, line)`` in event-time order, original order among equal times.
 
     An external merge sort, so that a file larger than memory can be put in order: runs of
-    ``run_lines`` lines are sorted in memory and written to temporary files, then merged lazily.
-    Each run line is ``key<TAB>lineno<TAB>original line``; JSONL lines hold no raw newline.
+    ``run_lines`` lines are sorted in memory and written to temporary files, then merged lazily,
+    at most ``fan_in`` at a time (more runs are first merged into longer ones: open files are
+    limited). Each run line is ``key<TAB>lineno<TAB>original line``; JSONL lines hold no raw newline.
     """
     with tempfile.TemporaryDirectory(prefix="aiops-sort-") as folder:
         runs: list[Path] = []
+        made = 0
         batch: list[tuple[float, int, bytes]] = []
+
+        def new_run() -> Path:
+            nonlocal made
+            made += 1
+            return Path(folder) / f"run-{made:06d}"
 
         def spill() -> None:
             batch.sort(key=lambda item: (item[0], item[1]))
-            run = Path(folder) / f"run-{len(runs):05d}"
+            run = new_run()
             with run.open("wb") as out:
                 for key, lineno, line in batch:
                     out.write(b"%r\t%d\t" % (key, lineno) + line.rstrip(b"\r\n") + b"\n")
@@ -222,13 +232,27 @@ def sorted_lines(
                 spill()
         if batch:
             spill()
-        handles = [run.open("rb") for run in runs]
-        try:
-            for _, lineno, line in heapq.merge(*(_read_run(h) for h in handles), key=lambda x: (x[0], x[1])):
-                yield lineno, line
-        finally:
-            for h in handles:
-                h.close()
+        while len(runs) > fan_in:
+            group, runs = runs[:fan_in], runs[fan_in:]
+            merged = new_run()
+            with merged.open("wb") as out:
+                for key, lineno, line in _merge(group):
+                    out.write(b"%r\t%d\t" % (key, lineno) + line)
+            for run in group:
+                run.unlink()
+            runs.append(merged)
+        for _, lineno, line in _merge(runs):
+            yield lineno, line
+
+
+def _merge(runs: list[Path]) -> Iterator[tuple[float, int, bytes]]:
+    """The lines of sorted runs, merged in (time, line number) order."""
+    handles = [run.open("rb") for run in runs]
+    try:
+        yield from heapq.merge(*(_read_run(h) for h in handles), key=lambda x: (x[0], x[1]))
+    finally:
+        for h in handles:
+            h.close()
 
 
 def _read_run(fh: IO[bytes]) -> Iterator[tuple[float, int, bytes]]:

@@ -214,12 +214,13 @@ def test_sorted_lines_merges_runs_into_event_time_order(tmp_path: Path) -> None:
     lines = [json.dumps({"service": "a", "metric": "m", "ts": T0 + t, "value": i}) for i, t in enumerate(stamps)]
     lines[10] = "{not json"
     data = ("\n".join(lines) + "\n").encode()
-    got = list(sorted_lines(io.BytesIO(data), run_lines=7))
     expected = sorted(
         ((i + 1, line.encode()) for i, line in enumerate(lines)),
         key=lambda item: (-1.0 if item[0] == 11 else stamps[item[0] - 1], item[0]),
     )
-    assert [(n, line.rstrip(b"\n")) for n, line in got] == expected
+    for fan_in in (256, 3):  # 29 runs merged at once, or first into longer runs three at a time
+        got = list(sorted_lines(io.BytesIO(data), run_lines=7, fan_in=fan_in))
+        assert [(n, line.rstrip(b"\n")) for n, line in got] == expected
 
 
 @pytest.mark.parametrize(
