@@ -1,4 +1,16 @@
-"""The ``aiops`` command: demo, replay, serve, consume, score, evaluate, gate."""
+"""The ``aiops`` command: demo, replay, serve, consume, score, evaluate, gate.
+
+Every command fails with one line on stderr and an exit code that says what kind of failure it was,
+never a traceback, so that scripts and CI can tell a typo from an outage:
+
+- 2: usage or configuration (a bad argument, a malformed ``AIOPS_*`` variable, a bad store URL);
+- 66: an input or output file cannot be read or written (missing, a directory, no permission);
+- 69: a service cannot be reached (the PostgreSQL store, the Kafka brokers).
+
+``aiops gate`` keeps 0-3 for its verdicts (0 pass, 1 fail, 2 inconclusive/timeout, 3 service
+unreachable or deployment unknown) and answers 4 for a usage or configuration mistake, which CI must
+not read as "inconclusive".
+"""
 
 from __future__ import annotations
 
@@ -17,6 +29,11 @@ from aiops.config import ConfigError, Settings
 
 log = logging.getLogger("aiops")
 
+EXIT_USAGE = 2
+EXIT_GATE_USAGE = 4
+EXIT_FILE = 66  # sysexits EX_NOINPUT
+EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aiops", description="Deploy-aware anomaly detection.")
@@ -25,9 +42,17 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulate a small fleet with one bad deploy and show the verdicts")
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument(
+        "--db", help="store URL (default: $AIOPS_DB if set, else aiops-demo.db here, replaced at each run)"
+    )
 
-    rp = sub.add_parser("replay", help="replay a JSONL file of events through the engine (CONTRACTS.md 4)")
-    rp.add_argument("events", type=Path)
+    rp = sub.add_parser("replay", help="replay a JSONL file of events through the engine (docs/contracts.md 4)")
+    rp.add_argument("events", help="JSONL file of events in time order, or - for standard input")
+    rp.add_argument(
+        "--sort",
+        action="store_true",
+        help="put the input in event-time order first (an external sort: works on files larger than memory)",
+    )
     rp.add_argument("--out", type=Path, help="results JSONL (default: stdout)")
     rp.add_argument("--rejects", type=Path, help="write every rejected line with its reason (JSONL)")
     rp.add_argument("--db", help="also store results in this store URL (default: no store)")
@@ -37,13 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8080)
     sv.add_argument("--consume", action="store_true", help="also run the Kafka consumers in this process")
+    sv.add_argument(
+        "--no-access-log", dest="access_log", action="store_false", help="do not log every request (on stdout)"
+    )
+    sv.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     pr = sub.add_parser("produce", help="send a JSONL file of events to the Kafka topics, keyed by service")
     pr.add_argument("events", type=Path)
 
     sub.add_parser("consume", help="run Kafka consumers only (group member; run one per share of partitions)")
 
-    sc = sub.add_parser("score", help="streaming anomaly scores of one NAB-style series (CONTRACTS.md 5)")
+    sc = sub.add_parser("score", help="streaming anomaly scores of one NAB-style series (docs/contracts.md 5)")
     sc.add_argument("input", type=Path)
     sc.add_argument("--out", type=Path)
 
@@ -52,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("directory", type=Path)
     ev.add_argument("--out", type=Path, help="write per-file scores (JSON)")
 
-    gt = sub.add_parser("gate", help="release gate: exit 0 pass, 1 fail, 2 inconclusive/timeout, 3 unreachable")
+    gt = sub.add_parser(
+        "gate", help="release gate: exit 0 pass, 1 fail, 2 inconclusive/timeout, 3 unreachable/unknown, 4 usage"
+    )
     target = gt.add_mutually_exclusive_group(required=True)
     target.add_argument("--deployment")
     target.add_argument("--service")
@@ -64,7 +95,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    gate = _command_of(argv) == "gate"
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits 2 on a usage error, which `aiops gate` answers for "inconclusive".
+        if gate and exc.code == EXIT_USAGE:
+            return EXIT_GATE_USAGE
+        raise
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -73,11 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # kafka-python logs every connection at INFO; its warnings are what an operator needs.
     for noisy in ("kafka", "httpx"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"aiops: configuration error: {exc}", file=sys.stderr)
-        return 2
+    usage = EXIT_GATE_USAGE if gate else EXIT_USAGE
     handler = {
         "demo": _demo,
         "replay": _replay,
@@ -88,40 +123,83 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluate": _evaluate,
         "gate": _gate,
     }[args.command]
+    name = f"aiops {args.command}"
     try:
+        settings = Settings.from_env()
         return handler(args, settings)
-    except ConfigError as exc:
-        print(f"aiops: configuration error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        code, message = _failure(exc, usage)
+        if code is None:
+            raise
+        print(f"{name}: {message}", file=sys.stderr)
+        return code
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not an option), even if parsing fails."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _failure(exc: Exception, usage: int) -> tuple[int | None, str]:
+    """Exit code and one line for an error a user can fix; ``None`` for a bug (keep its traceback)."""
+    from aiops.store import StoreConfigError, StoreUnavailable
+
+    if isinstance(exc, ConfigError):
+        return usage, f"configuration error: {exc}"
+    if isinstance(exc, StoreConfigError):
+        return usage, f"configuration error: store: {exc}"
+    if isinstance(exc, StoreUnavailable):
+        return EXIT_UNAVAILABLE, f"store unavailable: {exc}"
+    if type(exc).__module__.startswith("kafka."):  # NoBrokersAvailable, KafkaConnectionError, ...
+        return EXIT_UNAVAILABLE, f"Kafka unavailable: {exc or type(exc).__name__}"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return EXIT_FILE, f"{exc.filename}: {exc.strerror or exc}"
+    return None, ""
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.demo import run_demo
+    from aiops.eval.demo import DEMO_DB, fresh_demo_store, run_demo
 
-    return run_demo(settings, sys.stdout, seed=args.seed)
+    # The demo keeps apart from aiops.db, the store `aiops serve` uses by default, unless told otherwise.
+    db = args.db or (settings.db if settings.db != Settings().db else DEMO_DB)
+    if db == DEMO_DB:
+        fresh_demo_store()
+    return run_demo(settings, sys.stdout, seed=args.seed, db=db)
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.engine import Engine
-    from aiops.replay import replay_file, write_rejections, write_rejections_jsonl, write_report
-    from aiops.service import Pipeline
+    from aiops.pipeline import Pipeline
+    from aiops.replay import replay_file, replay_stream, write_rejections, write_rejections_jsonl, write_report
     from aiops.store import open_store
 
-    if not args.events.is_file():
-        print(f"aiops replay: {args.events}: no such file", file=sys.stderr)
-        return 2
+    if args.events != "-":
+        path = Path(args.events)
+        if path.is_dir():
+            print(f"aiops replay: {path}: is a directory (give a JSONL file, or - for standard input)", file=sys.stderr)
+            return EXIT_FILE
+        if not path.is_file():
+            print(f"aiops replay: {path}: no such file", file=sys.stderr)
+            return EXIT_FILE
     store = open_store(args.db) if args.db else None
-    pipeline = Pipeline(Engine(settings.engine), store)
-    progress = sys.stderr if sys.stderr.isatty() and not args.quiet else None
-    report = replay_file(
-        args.events,
-        pipeline,
-        service_labels=settings.service_labels,
-        max_bytes=settings.max_record_bytes,
-        progress=progress,
-    )
+    try:
+        pipeline = Pipeline(Engine(settings.engine), store)
+        progress = sys.stderr if sys.stderr.isatty() and not args.quiet else None
+        options: dict[str, Any] = {
+            "service_labels": settings.service_labels,
+            "max_bytes": settings.max_record_bytes,
+            "progress": progress,
+            "sort": args.sort,
+        }
+        if args.events == "-":
+            report = replay_stream(sys.stdin.buffer, pipeline, **options)
+        else:
+            report = replay_file(Path(args.events), pipeline, **options)
+    finally:
+        if store is not None:
+            store.close()
     if args.out:
         with args.out.open("w") as fh:
             write_report(report, fh)
@@ -132,15 +210,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             write_rejections_jsonl(report, fh)
     if not args.quiet:
         write_rejections(report, sys.stderr)
-        s = report.summary()
-        print(
-            f"replay: {s['lines']:,} lines, {s['accepted']:,} accepted, {s['rejected']:,} rejected, "
-            f"{s['skipped']:,} skipped; {s['deployments']} deployments {s['verdicts']}; "
-            f"{s['incidents']} incidents; {s['seconds']:.2f} s",
-            file=sys.stderr,
-        )
-    if store is not None:
-        store.close()
+        print(report.human_summary(), file=sys.stderr)
+    elif report.late:
+        print(report.human_summary().splitlines()[-1], file=sys.stderr)  # the warning is never quiet
     return 0
 
 
@@ -178,10 +250,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from aiops.consumers.runner import start_in_background
 
         consumer = start_in_background(settings, app.state.pipeline, app.state.metrics)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"aiops serve: listening on http://{host}:{args.port} (API docs at /docs, store {_redacted(settings.db)}"
+        f"{', access log on stdout' if args.access_log else ''})",
+        file=sys.stderr,
+        flush=True,
+    )
     sender = None
     try:
         sender = _start_sender(settings, app.state.metrics)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        # uvicorn's own access log ("GET /v1/... 200"), on stdout; --no-access-log turns it off.
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
     finally:
         if sender is not None:
             sender.stop()
@@ -198,12 +278,26 @@ def _start_sender(settings: Settings, metrics: Any = None) -> Any:
     return start_sender(settings.db, metrics=metrics)
 
 
+def _redacted(url: str) -> str:
+    """A store URL fit to print: the password, if any, hidden."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
     from aiops.consumers.produce import produce_events
 
     if not settings.kafka_bootstrap:
         print("aiops produce: AIOPS_KAFKA_BOOTSTRAP: not set", file=sys.stderr)
         return 2
+    if not args.events.is_file():  # before connecting: a typo must not wait for the broker first
+        what = "is a directory" if args.events.is_dir() else "no such file"
+        print(f"aiops produce: {args.events}: {what}", file=sys.stderr)
+        return EXIT_FILE
 
     def lines() -> Iterator[dict[str, Any] | bytes]:
         with args.events.open("rb") as fh:
@@ -231,7 +325,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.scoring import score_csv
+    from aiops.eval.scoring import score_csv
 
     # Scored in memory first: a bad line fails the run without truncating an existing --out file.
     scored = io.StringIO()
@@ -242,14 +336,14 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
             args.out.write_text(scored.getvalue(), newline="")
         else:
             sys.stdout.write(scored.getvalue())
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:  # a bad row; a file that cannot be read or written is main's (exit 66)
         print(f"aiops score: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     return 0
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.nab import evaluate_nab
+    from aiops.eval.nab import evaluate_nab
 
     result = evaluate_nab(args.directory, progress=sys.stderr)
     if args.out:
@@ -263,7 +357,7 @@ def _gate(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.service and not args.version:
         print("aiops gate: --service needs --version", file=sys.stderr)
-        return 3
+        return EXIT_GATE_USAGE
     return run_gate(
         deployment=args.deployment,
         service=args.service,

@@ -1,4 +1,4 @@
-"""Settings, read once at start from the environment (CONTRACTS.md section 10).
+"""Settings, read once at start from the environment (docs/contracts.md section 10).
 
 An optional file named by ``AIOPS_CONFIG`` (``KEY=value`` lines, ``#`` comments) adds to the
 environment; a variable set in the environment wins over the file.

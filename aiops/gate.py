@@ -1,4 +1,4 @@
-"""``aiops gate``: a release gate for CI pipelines (CONTRACTS.md section 9).
+"""``aiops gate``: a release gate for CI pipelines (docs/contracts.md section 9).
 
 Exit codes: 0 pass, 1 fail, 2 inconclusive / still pending / timed out, 3 service unreachable or
 deployment unknown.

@@ -1,4 +1,4 @@
-"""Bytes in, records or reasons out: the one entry point for every input shape (CONTRACTS.md 1-3).
+"""Bytes in, records or reasons out: the one entry point for every input shape (docs/contracts.md 1-3).
 
 Kafka messages, HTTP bodies and replay lines all go through :func:`parse_payload` (one JSON value:
 an object or an array of objects) or :func:`parse_ndjson` (one JSON value per line). A record that
@@ -165,7 +165,7 @@ def parse_record(obj: Any, service_labels: Sequence[str] = DEFAULT_SERVICE_LABEL
     if "__name__" in obj:
         return _adapter_flat_metric(obj, service_labels)
     keys = ", ".join(sorted(str(k) for k in obj)[:8]) or "none"
-    raise _Invalid(f"record: unknown shape (keys: {keys}); see CONTRACTS.md sections 1-2")
+    raise _Invalid(f"record: unknown shape (keys: {keys}); see docs/contracts.md sections 1-2")
 
 
 # --- metric shapes -------------------------------------------------------------------------------

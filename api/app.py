@@ -17,12 +17,13 @@ from prometheus_client import CollectorRegistry
 
 from aiops import __version__
 from aiops.api import ui
+from aiops.api.docs import add_offline_docs
 from aiops.api.routes import chatops, deployments, events, feedback, gates, health, incidents
 from aiops.api.routes.chatops import ChatOpsSettings
 from aiops.config import Settings
 from aiops.engine import Engine
 from aiops.metrics import Metrics
-from aiops.service import Pipeline
+from aiops.pipeline import Pipeline
 from aiops.store.base import Store
 
 
@@ -39,7 +40,10 @@ def create_app(
         title="aiops",
         version=__version__,
         summary="Deploy-aware anomaly detection: verdicts for release gates, incidents for dashboards.",
+        docs_url=None,  # served by add_offline_docs, from packaged assets: /docs works offline
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics

@@ -1,4 +1,4 @@
-"""Bearer-token auth (CONTRACTS.md section 8): ``read`` reads, ``write`` also ingests and changes.
+"""Bearer-token auth (docs/contracts.md section 8): ``read`` reads, ``write`` also ingests and changes.
 
 With no tokens configured every request is allowed; ``aiops serve`` then binds only to loopback.
 """

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from aiops.api.auth import require
 from aiops.config import ApiToken, Settings
 from aiops.metrics import Metrics
-from aiops.service import Pipeline
+from aiops.pipeline import Pipeline
 from aiops.store.base import Store
 
 

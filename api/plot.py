@@ -6,6 +6,7 @@ to do without the deploy (its counterfactual, dashed orange), on one scale.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
@@ -63,6 +64,9 @@ def _panel(
     return parts
 
 
+TITLE_CHARS, TITLE_LINE_H = 100, 16
+
+
 def incident_svg(incident: Incident, deploy_ts: float | None, levels: dict[str, float] | None = None) -> str:
     """``levels``: metric -> the expected level from its evidence, drawn flat where the incident holds
     no stored expectation (incidents written before the counterfactual judge)."""
@@ -72,19 +76,28 @@ def incident_svg(incident: Incident, deploy_ts: float | None, levels: dict[str, 
         if name.endswith(EXPECTED_SUFFIX)
     }
     panels = [s for s in incident.series if len(s[1]) >= 2 and not s[0].endswith(EXPECTED_SUFFIX)]
-    height = PAD + max(1, len(panels)) * (PANEL_H + PAD)
+    # The whole summary, wrapped at words: a title cut mid-phrase ("not blamed on deploy v1" for
+    # v1.1.0) said something the incident does not.
+    title = textwrap.wrap(f"{incident.service}: {incident.summary}", TITLE_CHARS) or [incident.service]
+    offset = TITLE_LINE_H * (len(title) - 1)
+    height = PAD + offset + max(1, len(panels)) * (PANEL_H + PAD)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" '
         f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{PAD}" y="20" font-size="13">{escape(incident.service)}: {escape(incident.summary[:110])}</text>',
+        f'<text x="{PAD}" y="20" font-size="13">'
+        + "".join(
+            f'<tspan x="{PAD}" dy="{0 if k == 0 else TITLE_LINE_H}">{escape(line)}</tspan>'
+            for k, line in enumerate(title)
+        )
+        + "</text>",
     ]
     if not panels:
-        parts.append(f'<text x="{PAD}" y="{PAD + 20}">no series stored with this incident</text>')
+        parts.append(f'<text x="{PAD}" y="{PAD + offset + 20}">no series stored with this incident</text>')
     for k, (metric, ts, values) in enumerate(panels):
         line = expected.get(metric)
         level = (levels or {}).get(metric)
         if line is None and level is not None:
             line = ((ts[0], ts[-1]), (level, level))
-        parts += _panel(metric, ts, values, PAD + k * (PANEL_H + PAD), deploy_ts, line)
+        parts += _panel(metric, ts, values, PAD + offset + k * (PANEL_H + PAD), deploy_ts, line)
     parts.append("</svg>")
     return "".join(parts)

@@ -106,9 +106,18 @@ class IncidentOut(BaseModel):
     service: str
     status: Literal["open", "acknowledged", "resolved"]
     severity: str
-    opened_at: float
-    updated_at: float | None = None
-    resolved_at: float | None = None
+    # Two clocks meet here (docs/contracts.md): the engine stamps event time, a person wall-clock time.
+    opened_at: float = Field(description="event time (epoch s, the data's clock) at which the incident opened")
+    updated_at: float | None = Field(
+        None,
+        description="epoch s of the last change: event time when the engine made it, wall-clock time when a "
+        "person acknowledged or resolved the incident through the API",
+    )
+    resolved_at: float | None = Field(
+        None,
+        description="epoch s: event time when the engine saw the metrics come back, wall-clock time when a "
+        "person resolved it through the API",
+    )
     deployment_id: str | None
     confidence: float = Field(ge=0, le=1)
     metrics: list[str]

@@ -4,7 +4,7 @@
     python -m benchmarks.deploy_families --families phases,nab-real --seeds 4-6 --judges aiops
 
 The repository's own benchmark (``benchmarks.deploy_regression``) draws every fleet from
-``aiops.simulate``, whose assumptions (one daily phase for the fleet, white noise, 15-s samples) the
+``aiops.eval.simulate``, whose assumptions (one daily phase for the fleet, white noise, 15-s samples) the
 judge was tuned on; issue 11 measured 89 % of good deploys failed on a fleet without them. Here each
 family of ``benchmarks.fleets`` breaks one assumption, and gets a row of its own with the
 Kayenta-style judge beside ours, so that a change to the judge shows where it helps and where it
@@ -42,9 +42,9 @@ from typing import Any
 
 from aiops.detectors.kayenta import KayentaJudge
 from aiops.engine import Engine, EngineConfig
+from aiops.eval.simulate import Fleet
 from aiops.model import Effects, VerdictResult
 from aiops.parsing import parse_value
-from aiops.simulate import Fleet
 from benchmarks.deploy_regression import parse_seeds, run_engine, score
 from benchmarks.fleets import FAMILIES
 

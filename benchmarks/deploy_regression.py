@@ -2,7 +2,7 @@
 
     python -m benchmarks.deploy_regression --profile hard --seeds 1-10
 
-Each seed is a fleet (aiops.simulate): daily cycles shared by the fleet, Student-t noise, isolated
+Each seed is a fleet (aiops.eval.simulate): daily cycles shared by the fleet, Student-t noise, isolated
 spikes, deploys with no effect, bad deploys (step, 5-minute ramp, 30-minute leak) with effects
 drawn from the profile's range, rollbacks, fleet-wide incidents starting 1-5 minutes after an
 innocent deploy, and malformed lines. The truth comes with the fleet. Both judges run through the
@@ -27,9 +27,9 @@ from typing import Any
 
 from aiops.detectors.kayenta import KayentaJudge
 from aiops.engine import Engine, EngineConfig
+from aiops.eval.simulate import Fleet, FleetSpec, simulate_fleet
 from aiops.model import Effects, VerdictResult
 from aiops.parsing import parse_value
-from aiops.simulate import Fleet, FleetSpec, simulate_fleet
 
 PROFILES = {
     # Small effects only: the regressions Kayenta's 25 % tolerance cannot see.

@@ -2,7 +2,7 @@
 
     python -m benchmarks.feedback_effect --seeds 1-5 [--labels 3]
 
-Each seed is a 48-hour fleet (aiops.simulate) plus, on its first service, ``cache_miss_ratio``: a
+Each seed is a 48-hour fleet (aiops.eval.simulate) plus, on its first service, ``cache_miss_ratio``: a
 cache that warms up after *every* deploy (+10-20 % misses for 20 minutes), bad or good. Without
 feedback, good deploys of that service fail on it. Then the first ``--labels`` such false fails
 are labelled false positive (with the change they showed, as POST /v1/deployments/{id}/feedback
@@ -22,9 +22,9 @@ import numpy as np
 
 from aiops.calibration import calibrate
 from aiops.engine import Engine, EngineConfig
+from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.model import Effects, Feedback, FeedbackLabel, VerdictResult
 from aiops.parsing import parse_value
-from aiops.simulate import FleetSpec, simulate_fleet
 from benchmarks.deploy_regression import parse_seeds
 
 NOISY = "cache_miss_ratio"

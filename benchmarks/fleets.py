@@ -1,6 +1,6 @@
-"""Fleet families unlike ``aiops.simulate``'s: the deploy judge must hold on fleets it did not shape.
+"""Fleet families unlike ``aiops.eval.simulate``'s: the deploy judge must hold on fleets it did not shape.
 
-``aiops.simulate`` gives every service one shared daily phase and independent (white) noise, and the
+``aiops.eval.simulate`` gives every service one shared daily phase and independent (white) noise, and the
 judge was tuned on exactly that (issue 11). Each family here breaks one of those assumptions, so a
 benchmark row per family says which assumption a judge leans on:
 
@@ -13,11 +13,11 @@ benchmark row per family says which assumption a judge leans on:
   in time) sampled more or less often (fewer services or hours where needed to keep a seed under a minute).
 - ``fleet-incidents``: one shared daily phase, fleet-wide latency trouble 1-5 min after innocent
   deploys (the deploy must not be blamed).
-- ``simulate-hard``: ``aiops.simulate``'s own ``hard`` profile, the control row (the judge's home).
+- ``simulate-hard``: ``aiops.eval.simulate``'s own ``hard`` profile, the control row (the judge's home).
 - ``nab-real``: real recorded series (NAB: realAWSCloudwatch, realKnownCause, realTraffic) as the
   metrics of a fleet, with deploys planted away from their labelled anomaly windows (:func:`nab_fleet`).
 
-Every generator returns :class:`aiops.simulate.Fleet`: time-ordered native JSON events (samples,
+Every generator returns :class:`aiops.eval.simulate.Fleet`: time-ordered native JSON events (samples,
 deploys, rollbacks) and one truth row per deploy, so ``benchmarks.deploy_regression.score`` reads it.
 A family and a seed are a reproducible fleet: one ``numpy.random.default_rng`` seeded with the seed
 and the family's name (the same seed gives unrelated fleets in two families).
@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import lfilter
 
-from aiops.simulate import METRICS, START_TS, Fleet, simulate_fleet
+from aiops.eval.simulate import METRICS, START_TS, Fleet, simulate_fleet
 from benchmarks.deploy_regression import PROFILES
 
 DAY = 86400.0
@@ -76,7 +76,7 @@ class SynthSpec:
     shapes: tuple[str, ...] = ("step",)
     ramp_seconds: float = 300.0
     leak_seconds: float = 2 * HOUR
-    # False: one daily cycle (phase and shape) for the whole fleet, as in aiops.simulate: the same users.
+    # False: one daily cycle (phase and shape) for the whole fleet, as in aiops.eval.simulate: the same users.
     own_phase: bool = True
     # Cycle shapes drawn per service: one daily peak, two daily peaks, a sharp business-hours peak.
     cycle_shapes: tuple[str, ...] = ("sine", "two-peak", "business")
@@ -662,10 +662,10 @@ def _simulate_family() -> Family:
         fleet = simulate_fleet(small, seed)
         for row in fleet.truth:
             if row["fleet"]:
-                row["fleet_metrics"] = [LATENCY]  # aiops.simulate's fleet-wide trouble is on latency
+                row["fleet_metrics"] = [LATENCY]  # aiops.eval.simulate's fleet-wide trouble is on latency
         return fleet
 
-    return Family("simulate-hard", build, "aiops.simulate's hard profile (the judge's home ground)")
+    return Family("simulate-hard", build, "aiops.eval.simulate's hard profile (the judge's home ground)")
 
 
 FAMILIES: dict[str, Family] = {

@@ -36,9 +36,9 @@ from aiops.config import Settings
 from aiops.consumers.produce import produce_events
 from aiops.consumers.runner import ConsumerRunner
 from aiops.engine import Engine
+from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.metrics import Metrics
-from aiops.service import Pipeline
-from aiops.simulate import FleetSpec, simulate_fleet
+from aiops.pipeline import Pipeline
 from aiops.store import open_store
 
 

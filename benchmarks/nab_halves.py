@@ -21,7 +21,7 @@ import numpy as np
 
 from aiops.detectors.base import FloatArray
 from aiops.detectors.streaming import Ensemble, default_ensemble
-from aiops.nab import DEFAULT_PROFILES, NabFile, load_corpus, sweep
+from aiops.eval.nab import DEFAULT_PROFILES, NabFile, load_corpus, sweep
 
 # What --without can remove, and how: each leaves the rest of the ensemble as it is.
 PARTS = ("range_break", "novelty")

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aiops.simulate import FleetSpec, simulate_fleet
+from aiops.eval.simulate import FleetSpec, simulate_fleet
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import MetricSample, Record
 from aiops.parsing import clean_native_sample, parse_payload
-from aiops.service import Pipeline
+from aiops.pipeline import Pipeline
 
 log = logging.getLogger("aiops.consumers")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fleets import T0, deploy, in_time_order, service_samples
 
 from aiops.engine import Engine
-from aiops.service import Pipeline
+from aiops.pipeline import Pipeline
 from aiops.store.base import Store
 
 DEPLOY_AT = T0 + 90 * 60

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from fleets import T0, deploy, in_time_order, service_samples
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aiops.api.app import create_app
 from aiops.config import ApiToken, Settings
 from aiops.model import DeployEvent, Effects, Incident, MetricSample
-from aiops.store import SqlStore
+from aiops.store import SqlStore, open_store
 
 DEPLOY_AT = T0 + 90 * 60
 READ = "r" * 20
@@ -200,3 +202,112 @@ def test_incident_plot_is_an_svg_of_its_metrics_around_the_deploy(client: TestCl
     # One metric: what it did, and what it was expected to do without the deploy.
     assert svg.count("<polyline") == 2 and "expected" in svg
     assert client.get("/v1/incidents/nope/plot.svg").status_code == 404
+
+
+def test_the_plot_title_wraps_the_whole_summary_never_cuts_it() -> None:
+    """A title cut at 110 characters once read "not blamed on deploy v1" for v1.1.0."""
+    import re
+
+    from aiops.api.plot import incident_svg
+
+    summary = (
+        "http_request_duration_seconds_p99 of catalog moved together with services that did not deploy: "
+        "a fleet-wide problem, not blamed on deploy v1.1.0"
+    )
+    incident = Incident("inc-1", "catalog", T0, None, 0.5, ("latency",), summary=summary)
+    svg = incident_svg(incident, None)
+    title = " ".join(re.findall(r"<tspan[^>]*>([^<]*)</tspan>", svg))
+    assert title == f"catalog: {summary}"
+
+
+def test_docs_pages_load_every_asset_from_the_service_itself(sqlite_store: SqlStore) -> None:
+    """/docs was blank offline: Swagger UI came from a CDN. Every script, style and icon the pages
+    name must be a local path that the app serves (Swagger UI 5: FastAPI writes OpenAPI 3.1)."""
+    import re
+
+    with TestClient(create_app(Settings(), sqlite_store)) as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page)
+            assert html.status_code == 200 and "text/html" in html.headers["content-type"]
+            urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html.text)
+            assets = [u for u in urls if not u.endswith(("openapi.json", "oauth2-redirect"))]
+            assert assets, html.text
+            for url in assets:
+                assert url.startswith("/"), f"{page} loads {url} from elsewhere"
+                reply = client.get(url)
+                assert reply.status_code == 200 and len(reply.content) > 1000, url
+        bundle = client.get("/docs-assets/swagger-ui-bundle.js").text
+        assert re.search(r'"5\.\d+\.\d+"', bundle[:2_000_000])
+
+
+def test_the_incident_schema_names_the_clock_of_each_time(sqlite_store: SqlStore) -> None:
+    """opened_at is event time, a person's acknowledge is wall-clock time: the spec says which is which."""
+    with TestClient(create_app(Settings(), sqlite_store)) as client:
+        fields = client.get("/openapi.json").json()["components"]["schemas"]["IncidentOut"]["properties"]
+    assert "event time" in fields["opened_at"]["description"]
+    for name in ("updated_at", "resolved_at"):
+        assert "event time" in fields[name]["description"] and "wall-clock" in fields[name]["description"]
+
+
+def test_a_body_of_another_content_type_gets_415_and_none_is_read_as_json(sqlite_store: SqlStore) -> None:
+    event = json.dumps({"service": "a", "metric": "m", "ts": T0, "value": 1.0}).encode()
+    with TestClient(create_app(Settings(), sqlite_store)) as client:
+        for wrong in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            reply = client.post("/v1/events", content=event, headers={"content-type": wrong})
+            assert reply.status_code == 415 and "application/x-ndjson" in reply.json()["detail"], wrong
+        # httpx sends no Content-Type for raw bytes unless told: what a bare client does.
+        bare = client.post("/v1/events", content=event)
+        assert "content-type" not in bare.request.headers
+        assert bare.status_code == 200 and bare.json()["accepted"] == 1
+        typed = client.post("/v1/events", content=event, headers={"content-type": "application/cloudevents+json"})
+        assert typed.status_code == 200
+
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
+_good_line = st.builds(
+    lambda service, metric, ts, value: json.dumps({"service": service, "metric": metric, "ts": ts, "value": value}),
+    _names,
+    _names,
+    st.floats(min_value=T0, max_value=T0 + 86_400),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+_bad_line = st.one_of(
+    st.text(min_size=1, max_size=40).filter(
+        lambda t: "\n" not in t and "\r" not in t and t.strip() != "" and not t.lstrip().startswith("[")
+    ),
+    st.builds(lambda v: json.dumps({"service": "", "metric": "m", "ts": T0, "value": v}), st.floats(-1e6, 1e6)),
+    st.builds(lambda t: json.dumps({"service": "a", "metric": "m", "ts": t, "value": 1}), st.text("xyz!?", max_size=9)),
+    st.just('{"service": "a", "metric": "m", "ts": 1795000000, "value": NaN}'),
+    st.integers().map(str),
+)
+
+
+@given(st.lists(st.booleans(), max_size=30), st.data())
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_ndjson_ingest_accounts_for_every_line(kinds: list[bool], data: st.DataObject) -> None:
+    """Schemathesis does not fuzz application/x-ndjson: any mix of good and bad lines (and blank
+    ones) gets 200 or 422, every good line accepted, every other line rejected at its own index."""
+    lines = [data.draw(_good_line if good else _bad_line) for good in kinds]
+    blank = data.draw(st.lists(st.integers(0, len(lines)), max_size=3))
+    for at in sorted(blank, reverse=True):
+        lines.insert(at, "  ")
+    body = "\n".join(lines)
+    app = create_app(Settings(), open_store("sqlite://:memory:"))
+    with TestClient(app) as client:
+        reply = client.post("/v1/events", content=body.encode(), headers={"content-type": "application/x-ndjson"})
+    assert reply.status_code in (200, 422), reply.text
+    answer = reply.json()
+    good_at = {i for i, line in enumerate(lines) if line.strip() and _is_good(line)}
+    assert answer["accepted"] == len(good_at)
+    rejected_at = sorted(r["index"] for r in answer["rejected"])
+    assert rejected_at == sorted(i for i, line in enumerate(lines) if line.strip() and i not in good_at)
+    assert reply.status_code == (422 if rejected_at else 200)
+
+
+def _is_good(line: str) -> bool:
+    """What the generator meant as a good sample (the parser must agree)."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and obj.get("service") not in (None, "") and isinstance(obj.get("ts"), float)

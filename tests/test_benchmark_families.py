@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from aiops.engine import Engine, EngineConfig
+from aiops.eval.simulate import METRICS, Fleet
 from aiops.model import Direction, Effects, MetricVerdict, Verdict, VerdictResult, metric_direction
-from aiops.simulate import METRICS, Fleet
 from benchmarks import fleets as fleets_module
 from benchmarks.deploy_families import (
     blamed_for_fleet_metric,
@@ -83,7 +83,7 @@ def test_family_events_are_time_ordered_and_truth_names_the_deploys(name: str) -
     samples = [e for e in fleet.events if "type" not in e]
     assert all(set(e) == {"service", "metric", "ts", "value"} for e in samples)
     assert all(math.isfinite(e["value"]) for e in samples)
-    if name != "simulate-hard":  # aiops.simulate's spikes on a request rate go below zero; ours divide
+    if name != "simulate-hard":  # aiops.eval.simulate's spikes on a request rate go below zero; ours divide
         assert all(e["value"] >= 0 for e in samples)
 
 

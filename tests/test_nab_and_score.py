@@ -1,4 +1,4 @@
-"""`aiops score` (CONTRACTS.md 5) and the NAB scorer on hand-checked cases."""
+"""`aiops score` (docs/contracts.md 5) and the NAB scorer on hand-checked cases."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiops.nab import NabFile, scaled_sigmoid, sweep
+from aiops.eval.nab import NabFile, scaled_sigmoid, sweep
 
 PROFILE = {"tpWeight": 1.0, "fnWeight": 1.0, "fpWeight": 0.11}
 
@@ -129,7 +129,7 @@ def test_score_rejects_an_infinite_value_and_leaves_the_output_file_alone(tmp_pa
 
 
 def test_a_missing_value_is_a_gap_not_a_blindfold() -> None:
-    from aiops.scoring import score_series
+    from aiops.eval.scoring import score_series
 
     epoch = np.arange(600) * 60.0
     values = 10.0 + np.random.default_rng(4).normal(0, 1, 600)

@@ -1,4 +1,4 @@
-"""Every input shape of CONTRACTS.md 1-2, every rejection rule of section 3, and no crash on anything."""
+"""Every input shape of docs/contracts.md 1-2, every rejection rule of section 3, and no crash on anything."""
 
 from __future__ import annotations
 

@@ -41,10 +41,37 @@ def incident(i: int, service: str = "api", dep: str | None = None) -> Incident:
     )
 
 
+TABLES = {"deployments", "verdicts", "incidents", "anomalies", "feedback", "schema_migrations"}
+
+
+def schema(store: SqlStore) -> tuple[list[int], set[str]]:
+    """The applied migration versions and the tables there are, read from the database itself."""
+    versions = [int(r[0]) for r in store._query("SELECT version FROM schema_migrations ORDER BY version")]
+    if store._dialect == "sqlite":
+        rows = store._query("SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        rows = store._query("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+    return versions, {str(r[0]) for r in rows}
+
+
 def test_migrations_are_idempotent(store: SqlStore) -> None:
+    from aiops.store.sql import _migrations
+
+    expected = [version for version, _ in _migrations()]
+    assert expected[:2] == [1, 2]
+    versions, tables = schema(store)
+    assert versions == expected and tables >= TABLES
+    dep = DeployEvent.create("api", "v1", 100.0)
+    store.write(Effects(deploys=[dep]))
+    label = FeedbackLabel.FALSE_POSITIVE
+    changes = (("latency", 0.2),)
+    store.add_feedback(Feedback("deployment", dep.id, label, "api", ("latency",), id="fb-1", changes=changes))
     store.migrate()
     store.migrate()
-    assert store.ping()
+    assert schema(store)[0] == expected  # each version once
+    assert schema(store)[1] >= TABLES
+    assert [d.deploy.id for d in store.list_deployments().items] == [dep.id]  # nothing dropped or redone
+    assert [dict(f.changes) for f in store.list_feedback()] == [{"latency": 0.2}]  # 0002's column is there
 
 
 def test_processes_starting_together_on_a_new_postgres_database_migrate_it_once() -> None:
@@ -163,3 +190,17 @@ def test_a_failed_write_leaves_nothing_behind(store: SqlStore) -> None:
         store.write(bad)
     assert store.get_deployment(dep.id) is None
     assert store.list_incidents(IncidentFilter()).items == []
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_refused_not_created(tmp_path: object) -> None:
+    """A typo in AIOPS_DB used to create the folder (as root, under /); now it is a clear error."""
+    from pathlib import Path
+
+    from aiops.store import StoreConfigError
+
+    missing = Path(str(tmp_path)) / "no" / "such"
+    with pytest.raises(StoreConfigError, match="does not exist"):
+        open_store(f"sqlite:///{missing}/a.db")
+    assert not missing.parent.exists()
+    with pytest.raises(StoreConfigError, match="unsupported store URL"):
+        open_store("mysql://x")

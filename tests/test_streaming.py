@@ -19,10 +19,11 @@ from aiops.detectors.streaming import (
     ScaleShift,
     SeasonalResidual,
     ShapeNovelty,
+    StlResidual,
     daily_period,
     default_ensemble,
 )
-from aiops.scoring import score_series
+from aiops.eval.scoring import score_series
 
 
 def _nearest_shape_distance(history: list[float], x: float, length: int, keep: int) -> float:
@@ -84,6 +85,7 @@ def test_shape_novelty_rejects_a_meaningless_length() -> None:
         lambda: ScaleShift(long=100),
         lambda: SeasonalResidual(period=24),
         lambda: ShapeNovelty(history=200),
+        lambda: StlResidual(period=24),
     ],
 )
 def test_every_detector_scores_before_it_learns(make: object) -> None:
@@ -96,6 +98,21 @@ def test_every_detector_scores_before_it_learns(make: object) -> None:
     assert np.array_equal(full[:320], prefix)
     assert np.all((full >= 0) & (full <= 1))
     assert full[300:320].max() > np.percentile(full[:290], 99)  # the step stands out
+
+
+def test_stl_residual_catches_a_daily_shape_that_breaks_while_the_level_holds() -> None:
+    """The cycle flips (peak where the trough was) at the same mean: a level detector sees nothing
+    unusual, STL's forecast of the seasonal shape is far off."""
+    rng = np.random.default_rng(5)
+    period = 24
+    t = np.arange(period * 12)
+    xs = 10 + 2 * np.sin(t / period * 2 * np.pi) + rng.normal(0, 0.1, len(t))
+    flip = period * 10
+    xs[flip:] = 10 - 2 * np.sin(t[flip:] / period * 2 * np.pi) + rng.normal(0, 0.1, len(t) - flip)
+    scores = StlResidual(period=period).score_many(xs)
+    assert np.isnan(scores).sum() == 0 and np.all((scores >= 0) & (scores <= 1))
+    assert scores[flip : flip + period].max() > 0.5
+    assert scores[flip : flip + period].max() > np.percentile(scores[period * 4 : flip], 99)
 
 
 class _Fixed(RobustZ):

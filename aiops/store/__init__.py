@@ -1,6 +1,17 @@
 """Persistence: the :class:`Store` protocol and its SQLite/PostgreSQL implementation."""
 
 from aiops.store.base import MAX_PAGE, DeploymentRow, IncidentFilter, Page, Store
-from aiops.store.sql import SqlStore, open_store
+from aiops.store.sql import SqlStore, StoreConfigError, StoreError, StoreUnavailable, open_store
 
-__all__ = ["MAX_PAGE", "DeploymentRow", "IncidentFilter", "Page", "SqlStore", "Store", "open_store"]
+__all__ = [
+    "MAX_PAGE",
+    "DeploymentRow",
+    "IncidentFilter",
+    "Page",
+    "SqlStore",
+    "Store",
+    "StoreConfigError",
+    "StoreError",
+    "StoreUnavailable",
+    "open_store",
+]

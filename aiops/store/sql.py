@@ -363,23 +363,53 @@ class SqlStore(OutboxSql):
             return bool(cur.rowcount)
 
 
+class StoreError(Exception):
+    """The store cannot be opened; the message says why in one line, for the CLI to print."""
+
+
+class StoreConfigError(StoreError, ValueError):
+    """The store URL is wrong: unknown scheme, or a SQLite file in a folder that does not exist."""
+
+
+class StoreUnavailable(StoreError):
+    """The store URL is fine but the database cannot be reached or opened."""
+
+
 def open_store(url: str) -> SqlStore:
-    """Open and migrate the store named by ``url``: ``sqlite:///path``, ``sqlite://:memory:``, ``postgresql://...``."""
+    """Open and migrate the store named by ``url``: ``sqlite:///path``, ``sqlite://:memory:``, ``postgresql://...``.
+
+    A SQLite file's folder must exist: creating it silently (as root, from a typo) hid mistakes.
+
+    >>> open_store("mysql://x")
+    Traceback (most recent call last):
+    ...
+    aiops.store.sql.StoreConfigError: unsupported store URL 'mysql://x' (use sqlite:///path or postgresql://...)
+    """
     if url.startswith(("postgresql://", "postgres://")):
         import psycopg
 
-        store = SqlStore(psycopg.connect(url, autocommit=False), "postgres")
+        try:
+            conn = psycopg.connect(url, autocommit=False, connect_timeout=10)
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {first}") from None
+        store = SqlStore(conn, "postgres")
     elif url.startswith("sqlite://"):
         # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
         path = url.removeprefix("sqlite://").removeprefix("/")
-        if path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        lite = sqlite3.connect(path or ":memory:", check_same_thread=False, timeout=30)
-        if path != ":memory:":
-            lite.execute("PRAGMA journal_mode=WAL")  # readers (the API) never block the writer
-        lite.execute("PRAGMA synchronous=NORMAL")
+        if path and path != ":memory:":
+            folder = Path(path).expanduser().parent
+            if not folder.is_dir():
+                raise StoreConfigError(f"folder {str(folder)!r} of {url!r} does not exist (create it first)")
+        try:
+            lite = sqlite3.connect(path or ":memory:", check_same_thread=False, timeout=30)
+            if path != ":memory:":
+                lite.execute("PRAGMA journal_mode=WAL")  # readers (the API) never block the writer
+            lite.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite file {path!r}: {exc}") from None
         store = SqlStore(lite, "sqlite")
     else:
-        raise ValueError(f"AIOPS_DB: unsupported store URL {url!r} (use sqlite:///path or postgresql://...)")
+        raise StoreConfigError(f"unsupported store URL {url!r} (use sqlite:///path or postgresql://...)")
     store.migrate()
     return store

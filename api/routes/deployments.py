@@ -1,4 +1,4 @@
-"""Deployments and their verdicts: what release gates and dashboards ask (CONTRACTS.md 6, 10)."""
+"""Deployments and their verdicts: what release gates and dashboards ask (docs/contracts.md 6, 10)."""
 
 from __future__ import annotations
 

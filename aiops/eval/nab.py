@@ -13,7 +13,6 @@ score down with incremental bookkeeping (O(N log N)).
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -26,6 +25,7 @@ from typing import IO, Any
 import numpy as np
 
 from aiops.detectors.base import FloatArray
+from aiops.eval.scoring import read_series, score_series
 
 DEFAULT_PROFILES: dict[str, dict[str, float]] = {
     "standard": {"tpWeight": 1.0, "fnWeight": 1.0, "fpWeight": 0.11},
@@ -51,35 +51,6 @@ class NabFile:
     @property
     def probation(self) -> int:
         return min(math.floor(0.15 * len(self.values)), 750)
-
-
-def read_series(fh: IO[str]) -> tuple[list[str], FloatArray, FloatArray]:
-    """A NAB CSV (``timestamp,value``): the raw timestamps, epoch seconds and values."""
-    reader = csv.reader(fh)
-    header = next(reader, None)
-    if header is None or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
-        raise ValueError(f"expected a header 'timestamp,value', got {header!r}")
-    stamps: list[str] = []
-    epoch: list[float] = []
-    values: list[float] = []
-    for lineno, row in enumerate(reader, 2):
-        if not row:
-            continue
-        if len(row) < 2:
-            raise ValueError(f"line {lineno}: expected timestamp,value")
-        try:
-            epoch.append(datetime.fromisoformat(row[0].strip()).timestamp())
-        except ValueError:
-            raise ValueError(f"line {lineno}: timestamp {row[0]!r} is not a date-time") from None
-        try:
-            value = float(row[1])
-        except ValueError:
-            raise ValueError(f"line {lineno}: value {row[1]!r} is not a number") from None
-        if math.isinf(value):  # NaN is a gap (scored 0, not learnt); an infinity is no measurement
-            raise ValueError(f"line {lineno}: value {row[1]!r} is infinite (write NaN for a missing value)")
-        values.append(value)
-        stamps.append(row[0])
-    return stamps, np.array(epoch), np.array(values)
 
 
 def load_corpus(directory: Path) -> list[NabFile]:
@@ -195,8 +166,6 @@ def evaluate_nab(
     profiles: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Score every file with ``scorer`` (default: the project's streaming scorer) and sweep each profile."""
-    from aiops.scoring import score_series
-
     scorer = scorer or score_series
     if profiles is None:
         path = directory / "profiles.json"
