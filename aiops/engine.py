@@ -537,6 +537,7 @@ class Engine:
             final=final,
             min_change=self.calibration.get((service, metric)),
             counterfactual=fit,
+            family_size=len(self.history.metrics_of.get(service, ())),
             peer_post=self._peer_post(fit, metric, deploy_ts, at) if fit is not None and fit.model == "peers" else None,
             at=at,
         )

@@ -59,6 +59,9 @@ class JudgeInput:
     counterfactual: CounterfactualFit | None = None
     peer_post: Mapping[str, FloatArray] | None = None
     at: float | None = None  # the look's checkpoint: only bins complete by then are judged
+    # How many metrics of this service are judged at this look: the deploy's false-fail budget
+    # (alpha) is shared between them, so a service with 50 metrics is not 50 times likelier to fail.
+    family_size: int = 1
     # A fleet-wide move is under way: judge what moved beyond the peers' median change.
     net_of_control: bool = False
 

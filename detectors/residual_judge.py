@@ -8,7 +8,8 @@ miss before it. The yardstick is how far that difference strays at earlier times
 holds for autocorrelated metrics where a rank test on raw samples is far too confident.
 
 A metric fails when the miss is the worse way, significant (a stricter alpha at interim looks than
-at the final one: sequential testing), and at least the minimum relative change. Like the
+at the final one: sequential testing; the deploy's alpha shared between the service's metrics), at
+least the minimum relative change, and larger than every placebo move of the history. Like the
 before/after judge it also looks at the last 10 minutes alone, for slow leaks.
 
 >>> import numpy as np
@@ -121,7 +122,7 @@ class CounterfactualJudge:
         keep = (sample_bin >= 0) & (sample_bin < m)
         sample_bin, sample_miss = sample_bin[keep], values[keep] - expected[np.clip(sample_bin[keep], 0, max(m - 1, 0))]
         need = max(p.min_relative_change, data.min_change or 0.0)
-        alpha = p.alpha_final if data.final else p.alpha_interim
+        alpha = (p.alpha_final if data.final else p.alpha_interim) / max(1, data.family_size)
         failed, p_value, view = self._decide(m, observed, expected, sample_bin, sample_miss, fit, data, alpha, need)
         if failed and not data.final:
             # An interim fail must already have held a bin earlier: a transient of a few minutes (a

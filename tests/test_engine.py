@@ -256,13 +256,14 @@ def test_a_replay_that_ends_inside_a_window_decides_with_what_is_there() -> None
 
 
 def test_a_joint_regression_that_no_single_metric_shows_fails_the_deploy() -> None:
-    """Four metrics each 3 % worse: under every single judge's bar, plain for the isolation forest
-    at the final look (found by a mutation pass: the engine's multivariate step had no test)."""
+    """Four metrics each 4 % worse: under every single judge's 5 % bar, plain for the isolation forest
+    at the final look (opt-in; found by a mutation pass: the engine's multivariate step had no test)."""
     metrics = ["http_request_duration_seconds_p99", "http_errors_ratio", "cpu_utilization", "queue_depth"]
-    records: list[Record] = [deploy("api", DEPLOY_AT)]
+    at = T0 + 6 * 3600  # the forest learns from the hours before the deploy
+    records: list[Record] = [deploy("api", at)]
     for seed, metric in enumerate(metrics):
-        records += service_samples("api", metric=metric, shift_at=DEPLOY_AT, shift=0.03, seed=seed)
-    joint = run(in_time_order(records), EngineConfig(fleet_check=False))
+        records += service_samples("api", metric=metric, shift_at=at, shift=0.04, seed=seed, minutes=420)
+    joint = run(in_time_order(records), EngineConfig(fleet_check=False, multivariate=True))
     alone = run(in_time_order(records), EngineConfig(fleet_check=False, multivariate=False))
     assert [v.verdict for v in alone.verdicts] == [VerdictResult.PASS]
     (v,) = joint.verdicts
