@@ -1,4 +1,4 @@
-"""Where notifications go, read once from the environment (CONTRACTS.md section 13).
+"""Where notifications go, read once from the environment (docs/contracts.md section 13).
 
 >>> s = NotifySettings.from_env({"AIOPS_NOTIFY_WEBHOOK_URL": "http://hook", "AIOPS_NOTIFY_WEBHOOK_SECRET": "s3cret",
 ...                              "AIOPS_NOTIFY_WEBHOOK_SERVICES": "api, web"})

@@ -6,7 +6,7 @@ transaction, a message exists exactly when its cause does; its id (``incident.op
 the idempotency key, so replaying records never enqueues it twice, and every channel sends it with
 that key, so a receiver can drop the copy a crash between "sent" and "marked sent" produces.
 
-What is announced (CONTRACTS.md section 13): an incident opening, an incident resolving (by the
+What is announced (docs/contracts.md section 13): an incident opening, an incident resolving (by the
 engine or by a person) and a deploy's verdict becoming ``fail``.
 
 >>> from aiops.model import Incident

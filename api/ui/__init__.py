@@ -1,4 +1,4 @@
-"""The incident console at ``/ui`` (CONTRACTS.md section 11): server-rendered pages over the store.
+"""The incident console at ``/ui`` (docs/contracts.md section 11): server-rendered pages over the store.
 
 :func:`install` adds the pages, the forms and the stylesheet to an app built by ``create_app``,
 with the handlers that turn "log in first" and "not allowed" into pages rather than JSON.

@@ -1,6 +1,6 @@
 """Who is looking at the console, and may they act: the API's tokens, kept in a cookie.
 
-The console speaks the API's auth (CONTRACTS.md section 8) so that there is one list of secrets:
+The console speaks the API's auth (docs/contracts.md section 8) so that there is one list of secrets:
 with ``AIOPS_API_TOKENS`` set, the login form takes a token and keeps it in an HttpOnly,
 SameSite=Strict cookie (Secure over https) that scripts cannot read; read tokens see, write tokens
 act. Without tokens (loopback only) everyone may act, as with the API.

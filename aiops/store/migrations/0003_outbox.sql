@@ -1,4 +1,4 @@
--- Notifications (CONTRACTS.md section 13): the outbox is written in the same transaction as the
+-- Notifications (docs/contracts.md section 13): the outbox is written in the same transaction as the
 -- incident or verdict that causes it, so a message exists exactly when its cause does.
 -- id is the idempotency key ("incident.opened:inc-..."): a replay never enqueues twice.
 -- Messages go out in (created_at, ord, id) order, ord being the position within its transaction.
