@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from aiops.model import Effects, Incident, Verdict
+from aiops.model import ChangeEvent, Effects, Incident, Verdict
 from aiops.parsing import DEFAULT_MAX_BYTES, DEFAULT_SERVICE_LABELS, Rejection, parse_payload
 from aiops.service import Pipeline
 
@@ -77,6 +77,7 @@ def replay_file(
     done_bytes = 0
     last_draw = 0.0
     records: list[Any] = []
+    changes: list[ChangeEvent] = []
     with path.open("rb") as fh:
         for lineno, line in enumerate(fh, 1):
             report.lines = lineno
@@ -85,17 +86,18 @@ def replay_file(
                 continue
             parsed = parse_payload(line, service_labels=service_labels, max_bytes=max_bytes)
             records.extend(parsed.records)
+            changes.extend(parsed.changes)
             report.skipped += parsed.skipped
             report.rejections.extend((lineno, r) for r in parsed.rejections)
             if len(records) >= CHUNK_LINES:
-                report.accepted += len(records)
-                report.absorb(pipeline.ingest_records(records, source="replay").effects)
-                records = []
+                report.accepted += len(records) + len(changes)
+                report.absorb(pipeline.ingest_records(records, source="replay", changes=changes).effects)
+                records, changes = [], []
                 if progress is not None and time.perf_counter() - last_draw > 0.2:
                     last_draw = time.perf_counter()
                     _draw(progress, done_bytes / total, lineno)
-    report.accepted += len(records)
-    report.absorb(pipeline.ingest_records(records, source="replay").effects)
+    report.accepted += len(records) + len(changes)
+    report.absorb(pipeline.ingest_records(records, source="replay", changes=changes).effects)
     report.absorb(pipeline.finish())
     report.seconds = time.perf_counter() - started
     if progress is not None:
