@@ -16,8 +16,9 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 
 from aiops import __version__
-from aiops.api.routes import deployments, events, feedback, gates, health, incidents
+from aiops.api.routes import delivery, deployments, events, feedback, gates, health, incidents
 from aiops.config import Settings
+from aiops.delivery import team_measures
 from aiops.engine import Engine
 from aiops.metrics import Metrics
 from aiops.service import Pipeline
@@ -32,6 +33,8 @@ def create_app(
 ) -> FastAPI:
     metrics = Metrics(registry)
     metrics.watch_open_incidents(store.count_open_incidents)
+    store.set_service_teams(dict(settings.service_teams))
+    metrics.watch_delivery(lambda start, end: team_measures(store, start=start, end=end))
     app = FastAPI(
         title="aiops",
         version=__version__,
@@ -57,6 +60,6 @@ def create_app(
         )
         return response
 
-    for module in (health, events, deployments, incidents, gates, feedback):
+    for module in (health, events, deployments, incidents, gates, feedback, delivery):
         app.include_router(module.router)
     return app
