@@ -93,149 +93,189 @@ def _num(x: float) -> str:
     return repr(float(x))
 
 
+FACTS = "aiops_delivery_facts"
+ROLLED = "aiops_delivery_rolled"
+VALS = "aiops_delivery_vals"
+_LATEST_LABEL = (
+    "(SELECT f.label FROM feedback f WHERE f.target_kind = '{kind}' AND f.target_id = {target} "
+    "ORDER BY f.ts DESC, f.id DESC LIMIT 1)"
+)
+
+
+def _rolled_sql(query: DeliveryQuery) -> str:
+    """``CREATE TEMP TABLE`` of the rollbacks since the range's start, each with the event it
+    followed in its service and environment (``prev_id``: the deploy it rolled back) and how it
+    went. Few rows; indexed on ``prev_id`` for the join of every deploy."""
+    return f"""
+CREATE TEMP TABLE {ROLLED} AS
+SELECT r.id, r.ts, rv.verdict, rv.decided_at,
+  (SELECT p.id FROM deployments p
+   WHERE p.service = r.service AND p.environment = r.environment
+     AND p.ts <= r.ts AND (p.ts < r.ts OR p.id < r.id)
+   ORDER BY p.ts DESC, p.id DESC LIMIT 1) AS prev_id
+FROM deployments r LEFT JOIN verdicts rv ON rv.deployment_id = r.id
+WHERE r.kind = 'rollback' AND r.ts >= {_num(query.buckets[0][0])}"""
+
+
 def _facts_sql(query: DeliveryQuery) -> tuple[str, list[Any]]:
-    """The CTEs every statement starts from: one ``facts`` row per production deploy or rollback."""
+    """``CREATE TEMP TABLE`` of one row per production deploy or rollback of the query: its group,
+    what it counts for and its durations (NULL where there is none)."""
     values = ", ".join(f"({i}, {_num(s)}, {_num(e)})" for i, (s, e) in enumerate(query.buckets))
-    params: list[Any] = []
-    env_marks = ", ".join("?" for _ in query.environments)
-    params.extend(e.lower() for e in query.environments)
-    team_expr = "COALESCE(NULLIF(d.team, ''), st.team, '')"
-    where = [f"LOWER(d.environment) IN ({env_marks})"]
+    needs_team = query.team is not None or query.by == "team"
+    team_expr = "COALESCE(NULLIF(d.team, ''), st.team, '')" if needs_team else "''"
+    team_join = "LEFT JOIN service_teams st ON st.service = d.service" if needs_team else ""
+    where = [f"LOWER(d.environment) IN ({', '.join('?' for _ in query.environments)})"]
+    filters: list[Any] = [e.lower() for e in query.environments]
     if query.service is not None:
         where.append("d.service = ?")
-        params.append(query.service)
+        filters.append(query.service)
     if query.team is not None:
         where.append(f"{team_expr} = ?")
-        params.append(query.team)
-    latest_label = (
-        "(SELECT f.label FROM feedback f WHERE f.target_kind = '{kind}' AND f.target_id = {target} "
-        "ORDER BY f.ts DESC, f.id DESC LIMIT 1)"
-    )
-    incident_label = latest_label.format(kind="incident", target="i.id")
-    verdict_label = latest_label.format(kind="deployment", target="x.id")
-    where_sql = " AND ".join(where)
-    sql = f"""
-WITH b (b_idx, b_start, b_end) AS (VALUES {values}),
-d0 AS (
-  SELECT b.b_idx, d.id, d.service, d.environment, d.ts, d.kind, d.commit_ts, d.artifact,
-         {team_expr} AS team
+        filters.append(query.team)
+
+    def events(kind: str) -> str:
+        return f"""
+  SELECT b.b_idx, d.id, d.service, d.ts, d.commit_ts, d.artifact, {team_expr} AS team
   FROM b JOIN deployments d ON d.ts >= b.b_start AND d.ts < b.b_end
-  LEFT JOIN service_teams st ON st.service = d.service
-  WHERE {where_sql}
-),
-x AS (
-  SELECT d0.*,
-    (SELECT n.id FROM deployments n
-     WHERE n.service = d0.service AND n.environment = d0.environment
-       AND n.ts >= d0.ts AND (n.ts > d0.ts OR n.id > d0.id)
-     ORDER BY n.ts, n.id LIMIT 1) AS next_id
-  FROM d0 WHERE d0.kind = 'deploy'
-),
-inc1 AS (
-  SELECT i.deployment_id, i.opened_at, i.resolved_at,
-    CASE WHEN {incident_label} = 'false_positive' THEN 1 ELSE 0 END AS fp
-  FROM incidents i WHERE i.deployment_id IN (SELECT id FROM x)
-),
-inc AS (
+  {team_join}
+  WHERE d.kind = '{kind}' AND {" AND ".join(where)}"""
+
+    range_start = _num(query.buckets[0][0])
+    sql = f"""
+CREATE TEMP TABLE {FACTS} AS
+WITH b (b_idx, b_start, b_end) AS (VALUES {values}),
+deploys AS ({events("deploy")}),
+rollbacks AS ({events("rollback")}),
+inc AS MATERIALIZED (
   SELECT deployment_id, COUNT(*) AS n_all, SUM(1 - fp) AS n_real,
     MIN(CASE WHEN fp = 0 THEN opened_at END) AS opened,
     MAX(CASE WHEN fp = 0 THEN resolved_at END) AS resolved,
     SUM(CASE WHEN fp = 0 AND resolved_at IS NULL THEN 1 ELSE 0 END) AS unresolved
-  FROM inc1 GROUP BY deployment_id
+  FROM (
+    SELECT i.deployment_id, i.opened_at, i.resolved_at,
+      CASE WHEN {_LATEST_LABEL.format(kind="incident", target="i.id")} = 'false_positive' THEN 1 ELSE 0 END AS fp
+    FROM incidents i WHERE i.opened_at >= {range_start} AND i.deployment_id IS NOT NULL
+  ) i1
+  GROUP BY deployment_id
 ),
 f1 AS (
   SELECT x.b_idx, x.team, x.service, x.ts, v.verdict, v.decided_at,
-    CASE WHEN v.verdict = 'fail' AND {verdict_label} = 'false_positive'
+    CASE WHEN v.verdict = 'fail' AND {_LATEST_LABEL.format(kind="deployment", target="x.id")} = 'false_positive'
          THEN 1 ELSE 0 END AS verdict_fp,
     CASE WHEN r.id IS NULL THEN 0 ELSE 1 END AS rolled_back,
-    CASE WHEN r.id IS NULL THEN NULL WHEN rv.verdict = 'pass' THEN rv.decided_at
-         WHEN rv.verdict = 'fail' THEN NULL ELSE r.ts END AS recovered,
+    CASE WHEN r.id IS NULL THEN NULL WHEN r.verdict = 'pass' THEN r.decided_at
+         WHEN r.verdict = 'fail' THEN NULL ELSE r.ts END AS recovered,
     COALESCE(inc.n_all, 0) AS n_all, COALESCE(inc.n_real, 0) AS n_real, inc.opened,
     CASE WHEN inc.n_real > 0 AND inc.unresolved = 0 THEN inc.resolved END AS inc_resolved,
     CASE WHEN x.commit_ts IS NOT NULL THEN x.commit_ts
          WHEN x.artifact <> '' THEN (SELECT MAX(c.ts) FROM changes c WHERE c.artifact = x.artifact AND c.ts <= x.ts)
     END AS commit_at
-  FROM x
+  FROM deploys x
   LEFT JOIN verdicts v ON v.deployment_id = x.id
-  LEFT JOIN deployments r ON r.id = x.next_id AND r.kind = 'rollback'
-  LEFT JOIN verdicts rv ON rv.deployment_id = r.id
+  LEFT JOIN {ROLLED} r ON r.prev_id = x.id
   LEFT JOIN inc ON inc.deployment_id = x.id
 ),
 f2 AS (
   SELECT f1.*,
     CASE WHEN (verdict = 'fail' AND verdict_fp = 0) OR rolled_back = 1 OR n_real > 0 THEN 1 ELSE 0 END AS failed,
-    CASE WHEN verdict = 'fail' AND verdict_fp = 0 THEN 1 ELSE 0 END AS failed_verdict,
-    CASE WHEN verdict = 'fail' OR n_all > 0 THEN 1 ELSE 0 END AS flagged,
     COALESCE(opened, CASE WHEN verdict = 'fail' AND verdict_fp = 0 THEN decided_at END, ts) AS restore_from,
     CASE WHEN inc_resolved IS NULL THEN recovered WHEN recovered IS NULL THEN inc_resolved
          WHEN recovered < inc_resolved THEN recovered ELSE inc_resolved END AS restore_to
   FROM f1
-),
-facts AS (
-  SELECT b_idx, team, service, 1 AS is_deploy, failed, failed_verdict, rolled_back,
-    CASE WHEN n_real > 0 THEN 1 ELSE 0 END AS with_incident,
-    CASE WHEN failed = 0 AND flagged = 1 THEN 1 ELSE 0 END AS excluded,
-    CASE WHEN failed = 1 AND restore_to IS NULL THEN 1 ELSE 0 END AS unrestored,
-    CASE WHEN commit_at IS NOT NULL THEN ts - commit_at END AS lead_s,
-    CASE WHEN failed = 1 AND restore_to IS NOT NULL THEN
-      CASE WHEN restore_to > restore_from THEN restore_to - restore_from ELSE 0 END END AS restore_s,
-    CASE WHEN verdict IN ('pass', 'fail', 'inconclusive') AND decided_at IS NOT NULL THEN decided_at - ts END
-      AS verdict_s
-  FROM f2
-  UNION ALL
-  SELECT b_idx, team, service, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL FROM d0 WHERE kind = 'rollback'
-)"""
-    return sql, params
+)
+SELECT b_idx, team, service, 1 AS is_deploy, failed,
+  CASE WHEN verdict = 'fail' AND verdict_fp = 0 THEN 1 ELSE 0 END AS failed_verdict,
+  rolled_back,
+  CASE WHEN n_real > 0 THEN 1 ELSE 0 END AS with_incident,
+  CASE WHEN failed = 0 AND (verdict = 'fail' OR n_all > 0) THEN 1 ELSE 0 END AS excluded,
+  CASE WHEN failed = 1 AND restore_to IS NULL THEN 1 ELSE 0 END AS unrestored,
+  CASE WHEN commit_at IS NOT NULL THEN ts - commit_at END AS lead_s,
+  CASE WHEN failed = 1 AND restore_to IS NOT NULL THEN
+    CASE WHEN restore_to > restore_from THEN restore_to - restore_from ELSE 0 END END AS restore_s,
+  CASE WHEN verdict IN ('pass', 'fail', 'inconclusive') AND decided_at IS NOT NULL THEN decided_at - ts END
+    AS verdict_s
+FROM f2
+UNION ALL
+SELECT b_idx, team, service, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL FROM rollbacks"""
+    return sql, [*filters, *filters]
 
 
+_MEASURES = ("lead", "restore", "verdict")
 _COUNTS = """
   SUM(is_deploy), SUM(1 - is_deploy), COUNT(DISTINCT CASE WHEN is_deploy = 1 THEN service END),
-  SUM(failed), SUM(failed_verdict), SUM(rolled_back), SUM(with_incident), SUM(excluded), SUM(unrestored)"""
+  SUM(failed), SUM(failed_verdict), SUM(rolled_back), SUM(with_incident), SUM(excluded), SUM(unrestored),
+  COUNT(lead_s), COUNT(restore_s), COUNT(verdict_s)"""
+# Each duration, keyed by its group and measure, indexed for the percentile look-ups below.
+_VALS = f"""
+CREATE TEMP TABLE {VALS} AS
+SELECT {{key}} AS k, 'lead' AS m, lead_s AS v FROM {FACTS} WHERE lead_s IS NOT NULL
+UNION ALL SELECT {{key}}, 'restore', restore_s FROM {FACTS} WHERE restore_s IS NOT NULL
+UNION ALL SELECT {{key}}, 'verdict', verdict_s FROM {FACTS} WHERE verdict_s IS NOT NULL"""
 
-_SPREADS = """,
-vals AS (
-  SELECT {key} AS k, 'lead' AS m, lead_s AS v FROM facts WHERE lead_s IS NOT NULL
-  UNION ALL SELECT {key}, 'restore', restore_s FROM facts WHERE restore_s IS NOT NULL
-  UNION ALL SELECT {key}, 'verdict', verdict_s FROM facts WHERE verdict_s IS NOT NULL
-),
-allv AS (SELECT 1 AS total, k, m, v FROM vals UNION ALL SELECT 0, k, m, v FROM vals),
-ranked AS (
-  SELECT total, k, m, v,
-    ROW_NUMBER() OVER (PARTITION BY total, CASE WHEN total = 1 THEN NULL ELSE k END, m ORDER BY v) AS rn,
-    COUNT(*) OVER (PARTITION BY total, CASE WHEN total = 1 THEN NULL ELSE k END, m) AS n
-  FROM allv
-)
-SELECT total, CASE WHEN total = 1 THEN NULL ELSE k END AS g, m, n,
-  AVG(CASE WHEN rn = (n + 1) / 2 OR rn = (n + 2) / 2 THEN v END),
-  MAX(CASE WHEN rn = (9 * n + 9) / 10 THEN v END)
-FROM ranked GROUP BY total, CASE WHEN total = 1 THEN NULL ELSE k END, m, n"""
+
+def _ranks(n: int) -> tuple[int, int, int]:
+    """0-based ranks of the median's two middle values and of the 90th percentile (nearest rank).
+
+    >>> _ranks(1), _ranks(4), _ranks(10)
+    ((0, 0, 0), (1, 2, 3), (4, 5, 8))
+    """
+    return (n + 1) // 2 - 1, (n + 2) // 2 - 1, (9 * n + 9) // 10 - 1
+
+
+def _percentiles(
+    cur: Any, dialect_sql: Callable[[str], str], wanted: list[tuple[Any, str, int]]
+) -> dict[tuple[Any, str], Spread]:
+    """Median and p90 of each (group, measure) holding n values: the values at those ranks, read
+    through the index in order (``LIMIT 1 OFFSET rank``), many look-ups to a statement."""
+    out: dict[tuple[Any, str], Spread] = {}
+    for at in range(0, len(wanted), 200):
+        chunk = wanted[at : at + 200]
+        parts, params = [], []
+        for i, (group, measure, n) in enumerate(chunk):
+            where = f"m = '{measure}'" + ("" if group is _TOTAL else " AND k = ?")
+            picks = [f"(SELECT v FROM {VALS} WHERE {where} ORDER BY v LIMIT 1 OFFSET {r})" for r in _ranks(n)]
+            parts.append(f"SELECT {i}, {', '.join(picks)}")
+            if group is not _TOTAL:
+                params.extend([group] * 3)
+        cur.execute(dialect_sql(" UNION ALL ".join(parts)), params)
+        for i, lo, hi, p90 in cur.fetchall():
+            group, measure, n = chunk[int(i)]
+            out[(group, measure)] = Spread(n, (float(lo) + float(hi)) / 2, float(p90))
+    return out
+
+
+_TOTAL = object()
 
 
 def run_delivery_query(cur: Any, query: DeliveryQuery, dialect_sql: Callable[[str], str]) -> DeliveryStats:
-    """Run the two statements on a DB-API cursor; ``dialect_sql`` adapts parameter markers."""
-    facts, params = _facts_sql(query)
+    """Run the statements on a DB-API cursor (in one transaction); ``dialect_sql`` adapts markers."""
     key = "b_idx" if query.by == "bucket" else "team"
+    for table in (ROLLED, FACTS, VALS):
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+    cur.execute(_rolled_sql(query))
+    cur.execute(f"CREATE INDEX {ROLLED}_prev ON {ROLLED} (prev_id)")
+    facts, params = _facts_sql(query)
+    cur.execute(dialect_sql(facts), params)
     cur.execute(
-        dialect_sql(
-            f"{facts}\nSELECT 1, NULL, {_COUNTS} FROM facts\n"
-            f"UNION ALL SELECT 0, {key}, {_COUNTS} FROM facts GROUP BY {key}"
-        ),
-        params,
+        f"SELECT 1, NULL, {_COUNTS} FROM {FACTS} UNION ALL SELECT 0, {key}, {_COUNTS} FROM {FACTS} GROUP BY {key}"
     )
     counts: dict[Any, Counts] = {}
     total_counts = Counts()
+    wanted: list[tuple[Any, str, int]] = []
     for row in cur.fetchall():
-        c = Counts(*(int(n or 0) for n in row[2:]))
-        if row[0] == 1:
+        group = _TOTAL if row[0] == 1 else row[1]
+        c = Counts(*(int(n or 0) for n in row[2:11]))
+        if group is _TOTAL:
             total_counts = c
         else:
-            counts[row[1]] = c
-    cur.execute(dialect_sql(facts + _SPREADS.format(key=key)), params)
-    spreads: dict[tuple[Any, str], Spread] = {}
-    for total, group, measure, n, median, p90 in cur.fetchall():
-        spreads[("*total*" if total == 1 else group, measure)] = Spread(
-            int(n), float(median) if median is not None else None, float(p90) if p90 is not None else None
-        )
+            counts[group] = c
+        wanted.extend((group, m, int(n)) for m, n in zip(_MEASURES, row[11:14], strict=True) if n)
+    cur.execute(_VALS.format(key=key))
+    cur.execute(f"CREATE INDEX {VALS}_mkv ON {VALS} (m, k, v)")
+    cur.execute(f"CREATE INDEX {VALS}_mv ON {VALS} (m, v)")
+    spreads = _percentiles(cur, dialect_sql, wanted)
+    for table in (ROLLED, FACTS, VALS):
+        cur.execute(f"DROP TABLE {table}")
 
     def group_stats(g: Any, c: Counts) -> GroupStats:
         empty = Spread()
@@ -246,6 +286,4 @@ def run_delivery_query(cur: Any, query: DeliveryQuery, dialect_sql: Callable[[st
             spreads.get((g, "verdict"), empty),
         )
 
-    return DeliveryStats(
-        group_stats("*total*", total_counts), {g: group_stats(g, c) for g, c in sorted(counts.items())}
-    )
+    return DeliveryStats(group_stats(_TOTAL, total_counts), {g: group_stats(g, c) for g, c in sorted(counts.items())})

@@ -6,7 +6,8 @@ ALTER TABLE deployments ADD COLUMN commit_ts DOUBLE PRECISION;
 ALTER TABLE deployments ADD COLUMN artifact TEXT NOT NULL DEFAULT '';
 -- A team's report reads its deploys by time.
 CREATE INDEX IF NOT EXISTS deployments_team_ts ON deployments (team, ts);
--- Was a deploy rolled back? The next event of the same service and environment, by (ts, id).
+-- Rollbacks since a time, and for each the event it followed in its service and environment.
+CREATE INDEX IF NOT EXISTS deployments_kind_ts ON deployments (kind, ts);
 CREATE INDEX IF NOT EXISTS deployments_service_env_ts ON deployments (service, environment, ts, id);
 CREATE TABLE IF NOT EXISTS changes (
     id TEXT PRIMARY KEY,
