@@ -9,9 +9,13 @@ it needs by index: its verdict (primary key), the next event of its service and 
 (``changes (artifact, ts)``). Python only turns the few aggregate rows into a report.
 
 Portable SQL only: no ``FILTER``, ``percentile_cont``, ``GREATEST`` or booleans (SQLite has none of
-them, or other meanings); medians by ``ROW_NUMBER``, which both engines have. Buckets are a
-``VALUES`` list of [start, end) bounds computed in Python (calendar months are not a fixed length),
-written as numeric literals: they are floats this module formats, never user text.
+them, or other meanings); the one difference is rounding a bucket number down (``FLOOR`` on
+PostgreSQL, whose casts round). The work is a few statements in one transaction over temporary
+tables: the rollbacks since the range's start (each with the deploy it followed), one row of facts
+per deploy, then each duration indexed by (measure, group, value) so that a median or a 90th
+percentile is one index look-up at its rank (``LIMIT 1 OFFSET rank``), exact and without window
+functions (which cost SQLite more than the rest of the report). Bucket bounds and ranks are
+written as numeric literals: numbers this module formats, never user text.
 
 >>> from aiops.store import open_store
 >>> store = open_store("sqlite://:memory:")
@@ -44,9 +48,11 @@ class DeliveryQuery:
     def __post_init__(self) -> None:
         if not self.buckets:
             raise ValueError("buckets: at least one")
-        for start, end in self.buckets:
+        for i, (start, end) in enumerate(self.buckets):
             if not (math.isfinite(start) and math.isfinite(end) and start < end):
                 raise ValueError(f"buckets: [{start}, {end}) is not a range")
+            if i and start != self.buckets[i - 1][1]:
+                raise ValueError("buckets: must follow each other without gaps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +123,35 @@ FROM deployments r LEFT JOIN verdicts rv ON rv.deployment_id = r.id
 WHERE r.kind = 'rollback' AND r.ts >= {_num(query.buckets[0][0])}"""
 
 
-def _facts_sql(query: DeliveryQuery) -> tuple[str, list[Any]]:
+def bucket_index_sql(buckets: tuple[tuple[float, float], ...], dialect: str, column: str = "d.ts") -> str:
+    """The 0-based bucket of ``column`` (already inside the range): arithmetic when the buckets are
+    one width (days, weeks; the first and last may be clipped), else a CASE over the bounds (months).
+    A range join on a bucket table costs PostgreSQL a pass over the deploys per bucket.
+
+    >>> bucket_index_sql(((5.0, 10.0), (10.0, 20.0), (20.0, 25.0)), "sqlite")
+    'CAST((d.ts - 0.0) / 10.0 AS INTEGER)'
+    >>> bucket_index_sql(((0.0, 31.0), (31.0, 59.0), (59.0, 90.0)), "postgres")
+    'CASE WHEN d.ts < 31.0 THEN 0 WHEN d.ts < 59.0 THEN 1 ELSE 2 END'
+    """
+    if len(buckets) == 1:
+        return "0"
+    width = buckets[1][1] - buckets[1][0]
+    uniform = all(e - s == width for s, e in buckets[1:-1]) and buckets[-1][1] - buckets[-1][0] <= width
+    if uniform and buckets[0][1] - buckets[0][0] <= width:
+        origin = buckets[0][1] - width  # where the clipped first bucket would have started
+        ratio = f"({column} - {_num(origin)}) / {_num(width)}"
+        # Both truncate toward zero for the non-negative ratio; PostgreSQL's cast would round.
+        return f"CAST(FLOOR({ratio}) AS INTEGER)" if dialect == "postgres" else f"CAST({ratio} AS INTEGER)"
+    cases = " ".join(f"WHEN {column} < {_num(e)} THEN {i}" for i, (_, e) in enumerate(buckets[:-1]))
+    return f"CASE {cases} ELSE {len(buckets) - 1} END"
+
+
+def _facts_sql(query: DeliveryQuery, dialect: str = "sqlite") -> tuple[str, list[Any]]:
     """``CREATE TEMP TABLE`` of one row per production deploy or rollback of the query: its group,
     what it counts for and its durations (NULL where there is none)."""
-    values = ", ".join(f"({i}, {_num(s)}, {_num(e)})" for i, (s, e) in enumerate(query.buckets))
+    bucket = bucket_index_sql(query.buckets, dialect)
+    range_start = _num(query.buckets[0][0])
+    range_end = _num(query.buckets[-1][1])
     needs_team = query.team is not None or query.by == "team"
     team_expr = "COALESCE(NULLIF(d.team, ''), st.team, '')" if needs_team else "''"
     team_join = "LEFT JOIN service_teams st ON st.service = d.service" if needs_team else ""
@@ -135,16 +166,14 @@ def _facts_sql(query: DeliveryQuery) -> tuple[str, list[Any]]:
 
     def events(kind: str) -> str:
         return f"""
-  SELECT b.b_idx, d.id, d.service, d.ts, d.commit_ts, d.artifact, {team_expr} AS team
-  FROM b JOIN deployments d ON d.ts >= b.b_start AND d.ts < b.b_end
+  SELECT {bucket} AS b_idx, d.id, d.service, d.ts, d.commit_ts, d.artifact, {team_expr} AS team
+  FROM deployments d
   {team_join}
-  WHERE d.kind = '{kind}' AND {" AND ".join(where)}"""
+  WHERE d.kind = '{kind}' AND d.ts >= {range_start} AND d.ts < {range_end} AND {" AND ".join(where)}"""
 
-    range_start = _num(query.buckets[0][0])
     sql = f"""
 CREATE TEMP TABLE {FACTS} AS
-WITH b (b_idx, b_start, b_end) AS (VALUES {values}),
-deploys AS ({events("deploy")}),
+WITH deploys AS ({events("deploy")}),
 rollbacks AS ({events("rollback")}),
 inc AS MATERIALIZED (
   SELECT deployment_id, COUNT(*) AS n_all, SUM(1 - fp) AS n_real,
@@ -222,39 +251,49 @@ def _ranks(n: int) -> tuple[int, int, int]:
     return (n + 1) // 2 - 1, (n + 2) // 2 - 1, (9 * n + 9) // 10 - 1
 
 
+def _lookups(where: str, n: int) -> str:
+    """The median (one index walk to the middle, averaging one or two values) and the p90 (walked
+    to from the top end: a tenth of the way), as two scalar subqueries."""
+    lo, hi, p90 = _ranks(n)
+    median = f"(SELECT AVG(v) FROM (SELECT v FROM {VALS} WHERE {where} ORDER BY v LIMIT {hi - lo + 1} OFFSET {lo}) mid)"
+    top = f"(SELECT v FROM {VALS} WHERE {where} ORDER BY v DESC LIMIT 1 OFFSET {n - 1 - p90})"
+    return f"{median}, {top}"
+
+
 def _percentiles(
     cur: Any, dialect_sql: Callable[[str], str], wanted: list[tuple[Any, str, int]]
 ) -> dict[tuple[Any, str], Spread]:
-    """Median and p90 of each (group, measure) holding n values: the values at those ranks, read
-    through the index in order (``LIMIT 1 OFFSET rank``), many look-ups to a statement."""
+    """Median and p90 of each (group, measure) holding n values, read through the index at their
+    ranks, many look-ups to a statement."""
     out: dict[tuple[Any, str], Spread] = {}
     for at in range(0, len(wanted), 200):
         chunk = wanted[at : at + 200]
         parts, params = [], []
         for i, (group, measure, n) in enumerate(chunk):
             where = f"m = '{measure}'" + ("" if group is _TOTAL else " AND k = ?")
-            picks = [f"(SELECT v FROM {VALS} WHERE {where} ORDER BY v LIMIT 1 OFFSET {r})" for r in _ranks(n)]
-            parts.append(f"SELECT {i}, {', '.join(picks)}")
+            parts.append(f"SELECT {i}, {_lookups(where, n)}")
             if group is not _TOTAL:
-                params.extend([group] * 3)
+                params.extend([group] * 2)
         cur.execute(dialect_sql(" UNION ALL ".join(parts)), params)
-        for i, lo, hi, p90 in cur.fetchall():
+        for i, median, p90 in cur.fetchall():
             group, measure, n = chunk[int(i)]
-            out[(group, measure)] = Spread(n, (float(lo) + float(hi)) / 2, float(p90))
+            out[(group, measure)] = Spread(n, float(median), float(p90))
     return out
 
 
 _TOTAL = object()
 
 
-def run_delivery_query(cur: Any, query: DeliveryQuery, dialect_sql: Callable[[str], str]) -> DeliveryStats:
+def run_delivery_query(
+    cur: Any, query: DeliveryQuery, dialect_sql: Callable[[str], str], dialect: str = "sqlite"
+) -> DeliveryStats:
     """Run the statements on a DB-API cursor (in one transaction); ``dialect_sql`` adapts markers."""
     key = "b_idx" if query.by == "bucket" else "team"
     for table in (ROLLED, FACTS, VALS):
         cur.execute(f"DROP TABLE IF EXISTS {table}")
     cur.execute(_rolled_sql(query))
     cur.execute(f"CREATE INDEX {ROLLED}_prev ON {ROLLED} (prev_id)")
-    facts, params = _facts_sql(query)
+    facts, params = _facts_sql(query, dialect)
     cur.execute(dialect_sql(facts), params)
     cur.execute(
         f"SELECT 1, NULL, {_COUNTS} FROM {FACTS} UNION ALL SELECT 0, {key}, {_COUNTS} FROM {FACTS} GROUP BY {key}"

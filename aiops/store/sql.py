@@ -359,7 +359,7 @@ class SqlStore:
     def delivery_stats(self, query: DeliveryQuery) -> DeliveryStats:
         """The delivery measures of ``query``, computed by SQL (aiops/store/delivery_sql.py)."""
         with self._tx() as cur:
-            return run_delivery_query(cur, query, self._sql)
+            return run_delivery_query(cur, query, self._sql, self._dialect)
 
 
 def open_store(url: str) -> SqlStore:
