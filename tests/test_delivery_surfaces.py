@@ -183,3 +183,49 @@ def test_cli_report_reads_the_team_mapping_from_the_environment(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     # web now maps to find: d3, d6, d8 join search's three (d11 keeps its own team, growth)
     assert json.loads(done.stdout)["summary"]["deployment_frequency"]["deployments"] == 6
+
+
+def _cdevents(kind: str, event_id: str, ts: str, subject: dict[str, object], **custom: object) -> dict[str, object]:
+    event: dict[str, object] = {
+        "context": {"id": event_id, "type": f"dev.cdevents.{kind}.0.2.0", "timestamp": ts},
+        "subject": subject,
+    }
+    if custom:
+        event["customData"] = custom
+    return event
+
+
+ARTIFACT = "pkg:oci/cart@sha256:0f?tag=v7"
+MERGED = _cdevents(
+    "change.merged", "pr-7", "2026-11-03T08:00:00Z", {"id": "pr-7", "content": {"repository": {"id": "org/cart"}}},
+    artifactId=ARTIFACT,
+)  # fmt: skip
+DEPLOYED = _cdevents(
+    "service.deployed", "dep-cart-7", "2026-11-03T11:00:00Z",
+    {"id": "cart", "content": {"environment": {"id": "prod"}, "artifactId": ARTIFACT}}, team="shop",
+)  # fmt: skip
+
+
+def test_http_ingest_ties_a_merged_change_to_the_deploy_of_its_artifact(client: TestClient) -> None:
+    # The deploy arrives before the change: the tie is made when the report is asked for.
+    assert client.post("/v1/events", json=DEPLOYED).json()["accepted"] == 1
+    assert client.post("/v1/events", json=MERGED).json() == {"accepted": 1, "rejected": [], "skipped": 0}
+    report = client.get("/v1/delivery", params={"from": W0, "to": END, "team": "shop"}).json()
+    lead = report["summary"]["lead_time"]
+    assert (lead["deployments_with_commit_time"], lead["median_seconds"]) == (1, 3 * 3600.0)
+
+
+def test_replay_stores_merged_changes_for_lead_times(tmp_path: Path) -> None:
+    from aiops.delivery import delivery_report
+    from aiops.engine import Engine
+    from aiops.replay import replay_file
+    from aiops.service import Pipeline
+
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(MERGED) + "\n" + json.dumps(DEPLOYED) + "\n")
+    store = open_store(f"sqlite:///{tmp_path}/replay.db")
+    report = replay_file(events, Pipeline(Engine(), store))
+    assert (report.accepted, report.rejections) == (2, [])
+    lead = delivery_report(store, start=W0, end=END)["summary"]["lead_time"]
+    assert lead["median_seconds"] == 3 * 3600.0
+    store.close()
