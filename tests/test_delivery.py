@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from delivery_fixture import END, W0, W1, W2, D, load
+from delivery_fixture import END, W0, W1, W2, D, H, load
 
 from aiops.delivery import Bucket, bucket_bounds, delivery_report, team_measures
 from aiops.store import SqlStore
@@ -174,3 +174,30 @@ def test_bad_ranges_are_refused_naming_the_field() -> None:
         bucket_bounds(W1, W0, Bucket.WEEK)
     with pytest.raises(ValueError, match=r"^bucket: more than 1500 days"):
         bucket_bounds(0.0, 2000 * D, Bucket.DAY)
+
+
+# d1-d4, d5-d8, d9-d11, then d0 and d12 (the staging deploy is not production)
+PRODUCTION_DEPLOY_TIMES = [
+    *(W0 + D + 10 * H, W0 + 2 * D + 10 * H, W0 + 3 * D + 12 * H, W0 + 4 * D + 9 * H),
+    *(W1 + D + 10 * H, W1 + 2 * D + 10 * H, W1 + 3 * D + 10 * H, W1 + 4 * D + 10 * H),
+    *(W2 + D + 10 * H, W2 + 2 * D + 10 * H, W2 + 3 * D + 10 * H, W0 - H, END + H),
+]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "bucket"),
+    [
+        (W0 + 2 * D + 12 * H, W0 + 9 * D, Bucket.WEEK),  # two weeks, both clipped
+        (W0 + 2 * D + 12 * H, W2 + 2 * D + 11 * H, Bucket.WEEK),  # three, first and last clipped
+        (W0 - 2 * D, END + 2 * D, Bucket.DAY),
+        (W0 - 3 * H, W0 + 40 * D, Bucket.MONTH),  # October (a few hours), November, December
+        (W0 + 3 * D, W0 + 3 * D + 13 * H, Bucket.DAY),  # one bucket
+    ],
+)
+def test_every_deploy_lands_in_the_bucket_of_its_time(
+    loaded: SqlStore, start: float, end: float, bucket: Bucket
+) -> None:
+    report = delivery_report(loaded, start=start, end=end, bucket=bucket)
+    got = [b["deployment_frequency"]["deployments"] for b in report["buckets"]]
+    expected = [sum(1 for t in PRODUCTION_DEPLOY_TIMES if b["start"] <= t < b["end"]) for b in report["buckets"]]
+    assert got == expected and sum(got) == report["summary"]["deployment_frequency"]["deployments"] > 0

@@ -132,16 +132,24 @@ def bucket_index_sql(buckets: tuple[tuple[float, float], ...], dialect: str, col
     'CAST((d.ts - 0.0) / 10.0 AS INTEGER)'
     >>> bucket_index_sql(((0.0, 31.0), (31.0, 59.0), (59.0, 90.0)), "postgres")
     'CASE WHEN d.ts < 31.0 THEN 0 WHEN d.ts < 59.0 THEN 1 ELSE 2 END'
+    >>> bucket_index_sql(((5.0, 10.0), (10.0, 13.0)), "sqlite")  # two: the second may be clipped
+    'CASE WHEN d.ts < 10.0 THEN 0 ELSE 1 END'
     """
     if len(buckets) == 1:
         return "0"
-    width = buckets[1][1] - buckets[1][0]
-    uniform = all(e - s == width for s, e in buckets[1:-1]) and buckets[-1][1] - buckets[-1][0] <= width
-    if uniform and buckets[0][1] - buckets[0][0] <= width:
+    if len(buckets) >= 3:  # an interior bucket has the full width
+        width = buckets[1][1] - buckets[1][0]
         origin = buckets[0][1] - width  # where the clipped first bucket would have started
-        ratio = f"({column} - {_num(origin)}) / {_num(width)}"
-        # Both truncate toward zero for the non-negative ratio; PostgreSQL's cast would round.
-        return f"CAST(FLOOR({ratio}) AS INTEGER)" if dialect == "postgres" else f"CAST({ratio} AS INTEGER)"
+        n = len(buckets)
+        if (
+            buckets[0][0] >= origin
+            and all(s == origin + i * width for i, (s, _) in enumerate(buckets) if i)
+            and all(e == origin + (i + 1) * width for i, (_, e) in enumerate(buckets[:-1]))
+            and buckets[-1][1] <= origin + n * width
+        ):
+            ratio = f"({column} - {_num(origin)}) / {_num(width)}"
+            # Both truncate toward zero for the non-negative ratio; PostgreSQL's cast would round.
+            return f"CAST(FLOOR({ratio}) AS INTEGER)" if dialect == "postgres" else f"CAST({ratio} AS INTEGER)"
     cases = " ".join(f"WHEN {column} < {_num(e)} THEN {i}" for i, (_, e) in enumerate(buckets[:-1]))
     return f"CASE {cases} ELSE {len(buckets) - 1} END"
 
@@ -183,7 +191,7 @@ inc AS MATERIALIZED (
   FROM (
     SELECT i.deployment_id, i.opened_at, i.resolved_at,
       CASE WHEN {_LATEST_LABEL.format(kind="incident", target="i.id")} = 'false_positive' THEN 1 ELSE 0 END AS fp
-    FROM incidents i WHERE i.opened_at >= {range_start} AND i.deployment_id IS NOT NULL
+    FROM incidents i WHERE i.opened_at >= {range_start} - 86400 AND i.deployment_id IS NOT NULL
   ) i1
   GROUP BY deployment_id
 ),
