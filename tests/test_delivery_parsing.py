@@ -122,3 +122,21 @@ def test_service_teams_from_the_variable_and_a_file(tmp_path: Path) -> None:
     mapping.write_text("checkout payments\n")
     with pytest.raises(ConfigError, match=r"AIOPS_SERVICE_TEAMS_FILE: .*teams:1: 'checkout payments' must be"):
         Settings.from_env({"AIOPS_SERVICE_TEAMS_FILE": str(mapping)})
+
+
+def test_a_consumer_batch_keeps_merged_changes_apart_for_the_store() -> None:
+    from types import SimpleNamespace
+
+    from aiops.consumers.runner import ConsumerRunner
+    from aiops.engine import Engine
+    from aiops.service import Pipeline
+
+    merged = cdevent("change.merged", artifactId="pkg:oci/checkout@sha256:ab")
+    deployed = cdevent()
+    runner = ConsumerRunner(Settings(kafka_bootstrap="127.0.0.1:9"), Pipeline(Engine(), None))
+    records: list[Any] = []
+    messages = [SimpleNamespace(value=json.dumps(e).encode(), offset=i) for i, e in enumerate((merged, deployed))]
+    live, rejected, skipped = runner._read("tp", messages, records, None, warm_until=0, analyse_from=0.0)
+    assert (live, rejected, skipped) == (2, 0, 0)
+    assert [type(r).__name__ for r in records] == ["DeployEvent"]  # the engine never sees the change
+    assert [c.artifact for c in runner._changes] == ["pkg:oci/checkout@sha256:ab"]
