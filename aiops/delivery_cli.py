@@ -68,7 +68,7 @@ def run_parsed(
     args: argparse.Namespace, db: str, service_teams: Sequence[tuple[str, str]], out: IO[str], err: IO[str]
 ) -> int:
     try:
-        end = parse_time(args.end, "to") if args.end else time.time()
+        end = parse_time(args.end, "to") if args.end else float(int(time.time()))
         start = parse_time(args.start, "from") if args.start else end - parse_duration(args.since, "since")
         if args.chart is not None and args.chart.suffix.lower() != ".svg":
             raise _Refused(f"--chart: {args.chart} must be an .svg file (PNG is not supported)")

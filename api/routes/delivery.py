@@ -41,7 +41,7 @@ def delivery(
     over [from, to) (default: the last 30 days), for the whole range and per bucket, each with the
     counts it comes from and its DORA band."""
     try:
-        end = parse_time(to, "to") if to is not None else time.time()
+        end = parse_time(to, "to") if to is not None else float(int(time.time()))
         start = parse_time(from_, "from") if from_ is not None else end - DEFAULT_RANGE
         return delivery_report(
             store,
