@@ -201,3 +201,10 @@ def test_every_deploy_lands_in_the_bucket_of_its_time(
     got = [b["deployment_frequency"]["deployments"] for b in report["buckets"]]
     expected = [sum(1 for t in PRODUCTION_DEPLOY_TIMES if b["start"] <= t < b["end"]) for b in report["buckets"]]
     assert got == expected and sum(got) == report["summary"]["deployment_frequency"]["deployments"] > 0
+
+
+def test_bucket_and_team_reports_alternate_on_one_connection(loaded: SqlStore) -> None:
+    # psycopg prepares a statement run five times; a prepared plan must not change its result type.
+    for _ in range(6):
+        assert delivery_report(loaded, start=W0, end=END)["summary"] == SUMMARY
+        assert sorted(team_measures(loaded, start=W0, end=END)) == ["find", "growth", "payments"]

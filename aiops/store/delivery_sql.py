@@ -295,7 +295,10 @@ _TOTAL = object()
 # PostgreSQL: the same ranks by window functions over the durations table, groups and totals in one
 # statement. Its sorts are quick where SQLite's windows cost more than the rest of a report, and its
 # per-look-up overhead is what SQLite's is not: each engine gets the way that is cheap for it.
+# The grouping is named in the text: psycopg prepares a statement run five times, and a prepared
+# plan may not change its result type (k is a number by bucket, text by team).
 _WINDOWED = f"""
+-- by {{key}}
 WITH g AS (
   SELECT 0 AS total, k, m, v, ROW_NUMBER() OVER (PARTITION BY k, m ORDER BY v) AS rn,
     COUNT(*) OVER (PARTITION BY k, m) AS n
@@ -311,8 +314,8 @@ FROM g WHERE rn = (n + 1) / 2 OR rn = (n + 2) / 2 OR rn = (9 * n + 9) / 10
 GROUP BY total, k, m, n"""
 
 
-def _percentiles_windowed(cur: Any) -> dict[tuple[Any, str], Spread]:
-    cur.execute(_WINDOWED)
+def _percentiles_windowed(cur: Any, key: str) -> dict[tuple[Any, str], Spread]:
+    cur.execute(_WINDOWED.format(key=key))
     return {
         (_TOTAL if total == 1 else k, m): Spread(int(n), float(median), float(p90))
         for total, k, m, n, median, p90 in cur.fetchall()
@@ -346,7 +349,7 @@ def run_delivery_query(
         wanted.extend((group, m, int(n)) for m, n in zip(_MEASURES, row[11:14], strict=True) if n)
     cur.execute(_VALS.format(key=key))
     if dialect == "postgres":
-        spreads = _percentiles_windowed(cur)
+        spreads = _percentiles_windowed(cur, key)
     else:
         cur.execute(f"CREATE INDEX {VALS}_mkv ON {VALS} (m, k, v)")
         cur.execute(f"CREATE INDEX {VALS}_mv ON {VALS} (m, v)")
