@@ -335,6 +335,9 @@ def run_delivery_query(
         cur.execute(f"DROP TABLE IF EXISTS {table}")
     cur.execute(_rolled_sql(query))
     cur.execute(f"CREATE INDEX {ROLLED}_prev ON {ROLLED} (prev_id)")
+    if dialect == "postgres":
+        # A new table has no statistics: PostgreSQL would probe it once per deploy, not hash it.
+        cur.execute(f"ANALYZE {ROLLED}")
     facts, params = _facts_sql(query, dialect)
     cur.execute(dialect_sql(facts), params)
     cur.execute(
