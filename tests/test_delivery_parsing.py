@@ -140,3 +140,33 @@ def test_a_consumer_batch_keeps_merged_changes_apart_for_the_store() -> None:
     assert (live, rejected, skipped) == (2, 0, 0)
     assert [type(r).__name__ for r in records] == ["DeployEvent"]  # the engine never sees the change
     assert [c.artifact for c in runner._changes] == ["pkg:oci/checkout@sha256:ab"]
+
+
+def test_processes_starting_together_each_set_the_team_mapping(store: SqlStore) -> None:
+    import threading
+
+    from conftest import _fresh_postgres, need_env
+
+    from aiops.store import open_store
+
+    if store._dialect != "postgres":  # SQLite serialises writers itself
+        pytest.skip("the race is PostgreSQL's")
+    url = _fresh_postgres(need_env("AIOPS_TEST_POSTGRES"))
+    stores = [open_store(url) for _ in range(4)]
+    barrier, errors = threading.Barrier(4), []
+
+    def start(s: SqlStore) -> None:
+        barrier.wait()
+        try:
+            s.set_service_teams({f"svc-{i}": "payments" for i in range(200)})
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for s in stores:
+        s.close()

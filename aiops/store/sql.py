@@ -354,7 +354,14 @@ class SqlStore:
             return
         with self._tx() as cur:
             cur.execute("DELETE FROM service_teams")
-            cur.executemany(self._sql("INSERT INTO service_teams (service, team) VALUES (?, ?)"), sorted(teams.items()))
+            # Processes starting together each replace the mapping: the last write wins, none fails.
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO service_teams (service, team) VALUES (?, ?) "
+                    "ON CONFLICT (service) DO UPDATE SET team = excluded.team"
+                ),
+                sorted(teams.items()),
+            )
 
     def delivery_stats(self, query: DeliveryQuery) -> DeliveryStats:
         """The delivery measures of ``query``, computed by SQL (aiops/store/delivery_sql.py)."""
