@@ -91,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     gt.add_argument("--wait", action="store_true", help="poll until the verdict is final")
     gt.add_argument("--timeout", type=float, default=1800.0)
     gt.add_argument("--url", help="service address (default: $AIOPS_URL or http://127.0.0.1:8080)")
+
+    from aiops.delivery_cli import add_arguments as delivery_arguments
+
+    rep = sub.add_parser("report", help="reports from the store")
+    reports = rep.add_subparsers(dest="report", required=True)
+    delivery_arguments(
+        reports.add_parser("delivery", help="delivery metrics (DORA): frequency, lead time, failures, restore")
+    )
     return p
 
 
@@ -122,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "score": _score,
         "evaluate": _evaluate,
         "gate": _gate,
+        "report": _report,
     }[args.command]
     name = f"aiops {args.command}"
     try:
@@ -367,6 +376,12 @@ def _gate(args: argparse.Namespace, settings: Settings) -> int:
         url=args.url,
         out=sys.stdout,
     )
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.delivery_cli import run_parsed
+
+    return run_parsed(args, settings.db, settings.service_teams, sys.stdout, sys.stderr)
 
 
 if __name__ == "__main__":

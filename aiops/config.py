@@ -53,6 +53,8 @@ class Settings:
     # fleet control group sees every service (docs/kafka.md). Only used when the fleet control is on.
     peer_view: bool = True
     engine: EngineConfig = field(default_factory=EngineConfig)
+    # AIOPS_SERVICE_TEAMS / AIOPS_SERVICE_TEAMS_FILE: the team of services whose deploys name none
+    service_teams: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +115,7 @@ class Settings:
             metrics_port=_int(source, "AIOPS_METRICS_PORT", 0) if source.get("AIOPS_METRICS_PORT") else 0,
             peer_view=_flag(source, "AIOPS_PEER_VIEW", True),
             engine=engine,
+            service_teams=_service_teams(source),
         )
 
 
@@ -137,6 +140,35 @@ def _read_config_file(path: Path) -> dict[str, str]:
             raise ConfigError(f"AIOPS_CONFIG: {path}:{lineno}: expected KEY=value")
         values[key.strip()] = value.strip()
     return values
+
+
+def _service_teams(source: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """``service=team`` pairs from AIOPS_SERVICE_TEAMS (comma-separated) and AIOPS_SERVICE_TEAMS_FILE
+    (one pair a line, ``#`` comments); the variable wins over the file for a service in both.
+
+    >>> _service_teams({"AIOPS_SERVICE_TEAMS": "checkout=payments, cart=payments"})
+    (('cart', 'payments'), ('checkout', 'payments'))
+    """
+    teams: dict[str, str] = {}
+    if source.get("AIOPS_SERVICE_TEAMS_FILE"):
+        path = Path(source["AIOPS_SERVICE_TEAMS_FILE"])
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as exc:
+            raise ConfigError(f"AIOPS_SERVICE_TEAMS_FILE: cannot read {path}: {exc.strerror}") from None
+        for lineno, line in enumerate(lines, 1):
+            if line.strip() and not line.strip().startswith("#"):
+                teams.update([_team_pair(line, f"AIOPS_SERVICE_TEAMS_FILE: {path}:{lineno}")])
+    for item in filter(None, (p.strip() for p in source.get("AIOPS_SERVICE_TEAMS", "").split(","))):
+        teams.update([_team_pair(item, "AIOPS_SERVICE_TEAMS")])
+    return tuple(sorted(teams.items()))
+
+
+def _team_pair(text: str, where: str) -> tuple[str, str]:
+    service, sep, team = (part.strip() for part in text.partition("="))
+    if not sep or not service or not team:
+        raise ConfigError(f"{where}: {text.strip()[:60]!r} must be service=team")
+    return service, team
 
 
 def _parse_tokens(text: str, source: str) -> tuple[ApiToken, ...]:

@@ -12,7 +12,9 @@ paths), and services are the fleet's own names.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -40,6 +42,63 @@ class _OpenIncidents(Collector):
         for (service, severity), n in sorted(counts.items()):
             family.add_metric([service, severity], n)
         yield family
+
+
+# (name, help, how to read it from a team's measures, aiops/delivery.py)
+_DELIVERY_GAUGES: tuple[tuple[str, str, Callable[[dict[str, Any]], float | None]], ...] = (
+    ("aiops_delivery_deployments", "Production deploys", lambda m: m["deployment_frequency"]["deployments"]),
+    ("aiops_delivery_rollbacks", "Rollbacks", lambda m: m["deployment_frequency"]["rollbacks"]),
+    (
+        "aiops_delivery_change_failure_ratio",
+        "Share of deploys that failed their verdict, were rolled back or had an incident blamed on them",
+        lambda m: m["change_failure_rate"]["rate"],
+    ),
+    (
+        "aiops_delivery_excluded_false_positives",
+        "Deploys kept out of the change-failure rate by false-positive feedback",
+        lambda m: m["change_failure_rate"]["excluded_false_positives"],
+    ),
+    ("aiops_delivery_lead_time_seconds", "Median commit-to-deploy time", lambda m: m["lead_time"]["median_seconds"]),
+    (
+        "aiops_delivery_time_to_restore_seconds",
+        "Median time from a failed deploy's incident (or failed verdict) to its resolution or rollback",
+        lambda m: m["time_to_restore"]["median_seconds"],
+    ),
+    (
+        "aiops_delivery_time_to_verdict_seconds",
+        "Median time from a deploy to its final verdict",
+        lambda m: m["time_to_verdict"]["median_seconds"],
+    ),
+)
+DELIVERY_WINDOW_S = 30 * 86400.0
+
+
+class _Delivery(Collector):
+    """Delivery measures per team over the last 30 days (wall clock), read from the store at scrape
+    time (one SQL query). Team "none": deploys of services with no team."""
+
+    def __init__(self) -> None:
+        self.measure: Callable[[float, float], dict[str, dict[str, Any]]] | None = None
+        self.clock: Callable[[], float] = time.time
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        families = [
+            GaugeMetricFamily(name, f"{text}, last 30 days, by team", labels=["team"])
+            for name, text, _ in _DELIVERY_GAUGES
+        ]
+        teams: dict[str, dict[str, Any]] = {}
+        if self.measure is not None:
+            now = self.clock()
+            try:
+                teams = self.measure(now - DELIVERY_WINDOW_S, now)
+            except Exception:  # a scrape must not fail because the store hiccuped
+                teams = {}
+        for team, m in sorted(teams.items()):
+            for family, (_, _, read) in zip(families, _DELIVERY_GAUGES, strict=True):
+                value = read(m)
+                if value is not None:
+                    family.add_metric([team or "none"], float(value))
+        yield from families
 
 
 class Metrics:
@@ -88,9 +147,19 @@ class Metrics:
             ["channel", "outcome"],
             registry=r,
         )
+        self._delivery = _Delivery()
+        r.register(self._delivery)
 
     def watch_open_incidents(self, count: Callable[[], dict[tuple[str, str], int]]) -> None:
         self.registry.register(_OpenIncidents(count))
+
+    def watch_delivery(
+        self, measure: Callable[[float, float], dict[str, dict[str, Any]]], clock: Callable[[], float] = time.time
+    ) -> None:
+        """Export each team's delivery measures (``measure(start, end)``: aiops.delivery.team_measures)
+        over the 30 days before ``clock()``."""
+        self._delivery.measure = measure
+        self._delivery.clock = clock
 
     def record_effects(self, effects: Effects) -> None:
         for v in effects.verdicts:

@@ -80,6 +80,10 @@ class DeployEvent:
     ts: float
     kind: DeployKind = DeployKind.DEPLOY
     environment: str = ""
+    # Delivery metrics (CONTRACTS.md 12): who shipped it, and when its change was committed or merged.
+    team: str = ""
+    commit_ts: float | None = None
+    artifact: str = ""  # the CDEvents artifactId (a purl): ties change.merged events to this deploy
 
     @staticmethod
     def stable_id(service: str, version: str, ts: float) -> str:
@@ -96,11 +100,33 @@ class DeployEvent:
         kind: DeployKind = DeployKind.DEPLOY,
         environment: str = "",
         id: str | None = None,
+        *,
+        team: str = "",
+        commit_ts: float | None = None,
+        artifact: str = "",
     ) -> DeployEvent:
-        return cls(id or cls.stable_id(service, version, ts), service, version, ts, kind, environment)
+        dep_id = id or cls.stable_id(service, version, ts)
+        return cls(dep_id, service, version, ts, kind, environment, team, commit_ts, artifact)
 
 
 Record = MetricSample | DeployEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """A change merged at ``ts`` that went into the build ``artifact`` (a CDEvents ``change.merged``).
+
+    Not a :data:`Record`: the engine never sees it. The store keeps it, and a deploy of the same
+    artifact takes its merge time as the commit time of its lead time (aiops/delivery.py).
+
+    >>> ChangeEvent("chg-1", "pkg:oci/api@sha256:ab", 1795000000.0).artifact
+    'pkg:oci/api@sha256:ab'
+    """
+
+    id: str
+    artifact: str
+    ts: float
+    service: str = ""  # the repository it was merged in (``subject.content.repository.id``), if given
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,12 +351,14 @@ class Effects:
     verdicts: list[Verdict] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    changes: list[ChangeEvent] = field(default_factory=list)
 
     def extend(self, other: Effects) -> None:
         self.deploys.extend(other.deploys)
         self.verdicts.extend(other.verdicts)
         self.incidents.extend(other.incidents)
         self.anomalies.extend(other.anomalies)
+        self.changes.extend(other.changes)
 
     def __bool__(self) -> bool:
-        return bool(self.deploys or self.verdicts or self.incidents or self.anomalies)
+        return bool(self.deploys or self.verdicts or self.incidents or self.anomalies or self.changes)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from aiops.model import DeployEvent, DeployKind, MetricSample, Record
+from aiops.model import ChangeEvent, DeployEvent, DeployKind, MetricSample, Record
 
 DEFAULT_SERVICE_LABELS: tuple[str, ...] = ("service", "job", "app")
 DEFAULT_MAX_BYTES = 1 << 20  # one Kafka message / one HTTP body
@@ -37,6 +37,7 @@ CDEVENT_KINDS = {
     "dev.cdevents.service.upgraded.": DeployKind.DEPLOY,
     "dev.cdevents.service.rolledback.": DeployKind.ROLLBACK,
 }
+CDEVENT_CHANGE_MERGED = "dev.cdevents.change.merged."
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +54,14 @@ class ParseResult:
     records: list[Record] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     skipped: int = 0  # valid but carrying no sample: Prometheus staleness markers, non-success statuses
+    # CDEvents change.merged: kept by the store for lead times, never seen by the engine
+    changes: list[ChangeEvent] = field(default_factory=list)
 
     def extend(self, other: ParseResult) -> None:
         self.records.extend(other.records)
         self.rejections.extend(other.rejections)
         self.skipped += other.skipped
+        self.changes.extend(other.changes)
 
 
 class _Invalid(Exception):
@@ -133,7 +137,11 @@ def parse_value(value: Any, *, index: int = 0, service_labels: Sequence[str] = D
 
 def _parse_into(result: ParseResult, item: Any, index: int, service_labels: Sequence[str], raw: bytes | None) -> None:
     try:
-        result.records.append(parse_record(item, service_labels))
+        record = parse_record(item, service_labels)
+        if type(record) is ChangeEvent:
+            result.changes.append(record)
+        else:
+            result.records.append(record)  # type: ignore[arg-type]
     except _Skip:
         result.skipped += 1
     except _Invalid as exc:
@@ -148,7 +156,7 @@ def _dump(item: Any) -> bytes:
         return repr(item).encode()
 
 
-def parse_record(obj: Any, service_labels: Sequence[str] = DEFAULT_SERVICE_LABELS) -> Record:
+def parse_record(obj: Any, service_labels: Sequence[str] = DEFAULT_SERVICE_LABELS) -> Record | ChangeEvent:
     """One decoded JSON object to a record; raises the internal _Invalid/_Skip for the caller above."""
     if not isinstance(obj, dict):
         raise _Invalid(f"record: expected a JSON object, got {_json_type(obj)}")
@@ -318,10 +326,12 @@ def _native_deploy(obj: dict[str, Any]) -> DeployEvent:
     dep_id = obj.get("id")
     if dep_id is not None:
         dep_id = _name(dep_id if not isinstance(dep_id, int) or isinstance(dep_id, bool) else str(dep_id), "id")
-    return DeployEvent.create(service, version, ts, kind, environment, dep_id)
+    team = _optional_name(obj.get("team"), "team")
+    commit_ts = _commit_time(obj.get("commit_ts"), "commit_ts", ts)
+    return DeployEvent.create(service, version, ts, kind, environment, dep_id, team=team, commit_ts=commit_ts)
 
 
-def _cdevent(obj: dict[str, Any]) -> DeployEvent:
+def _cdevent(obj: dict[str, Any]) -> DeployEvent | ChangeEvent:
     context, subject = obj.get("context"), obj.get("subject")
     if not isinstance(context, dict):
         raise _Invalid(f"context: expected an object, got {_json_type(context)}")
@@ -330,9 +340,13 @@ def _cdevent(obj: dict[str, Any]) -> DeployEvent:
     event_type = context.get("type")
     if not isinstance(event_type, str):
         raise _Invalid("context.type: must be a string")
+    if event_type.startswith(CDEVENT_CHANGE_MERGED):
+        return _cdevent_change_merged(obj, context, subject)
     kind = next((k for prefix, k in CDEVENT_KINDS.items() if event_type.startswith(prefix)), None)
     if kind is None:
-        raise _Invalid(f"context.type: {event_type[:80]!r} is not a service deployed/upgraded/rolledback event")
+        raise _Invalid(
+            f"context.type: {event_type[:80]!r} is not a service deployed/upgraded/rolledback or change merged event"
+        )
     dep_id = _name(context.get("id"), "context.id")
     ts = _time(context.get("timestamp"), "context.timestamp")
     service = _name(subject.get("id"), "subject.id")
@@ -345,8 +359,40 @@ def _cdevent(obj: dict[str, Any]) -> DeployEvent:
         environment = _optional_str(env.get("id"), "subject.content.environment.id")
     elif env is not None:
         raise _Invalid("subject.content.environment: expected an object with an id")
-    version = _purl_version(content.get("artifactId"))
-    return DeployEvent(dep_id, service, version, ts, kind, environment)
+    artifact = content.get("artifactId")
+    version = _purl_version(artifact)
+    custom = _custom_data(obj.get("customData"))
+    team = _optional_name(custom.get("team"), "customData.team")
+    commit_ts = _commit_time(custom.get("commit_ts"), "customData.commit_ts", ts)
+    return DeployEvent(dep_id, service, version, ts, kind, environment, team, commit_ts, str(artifact).strip())
+
+
+def _custom_data(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Invalid(f"customData: expected an object, got {_json_type(value)}")
+    return value
+
+
+def _cdevent_change_merged(obj: dict[str, Any], context: dict[str, Any], subject: dict[str, Any]) -> ChangeEvent:
+    """A merged change, tied to a build by its artifactId (``customData.artifactId``, or the
+    subject's ``content.artifactId`` where a producer puts it there). Without one it cannot be tied
+    to any deploy: skipped, like a non-success GitHub status."""
+    change_id = _name(context.get("id"), "context.id")
+    ts = _time(context.get("timestamp"), "context.timestamp")
+    custom = _custom_data(obj.get("customData"))
+    content = subject.get("content") if isinstance(subject.get("content"), dict) else {}
+    field_name, artifact = "customData.artifactId", custom.get("artifactId")
+    if artifact is None:
+        field_name, artifact = "subject.content.artifactId", content.get("artifactId")  # type: ignore[union-attr]
+    if artifact is None:
+        raise _Skip
+    if not isinstance(artifact, str) or not artifact.strip().startswith("pkg:"):
+        raise _Invalid(f"{field_name}: must be a package URL (pkg:...)")
+    repo = content.get("repository")  # type: ignore[union-attr]
+    service = _optional_str(repo.get("id"), "subject.content.repository.id") if isinstance(repo, dict) else ""
+    return ChangeEvent(change_id, _name(artifact, field_name), ts, service)
 
 
 def _purl_version(purl: Any) -> str:
@@ -387,7 +433,13 @@ def _github_deployment_status(obj: dict[str, Any]) -> DeployEvent:
     version = _name(deployment.get("sha") or deployment.get("ref"), "deployment.sha")
     ts = _time(status.get("created_at") or deployment.get("created_at"), "deployment_status.created_at")
     environment = _optional_str(status.get("environment") or deployment.get("environment"), "deployment.environment")
-    return DeployEvent(f"gh-{raw_id}", service, version, ts, DeployKind.DEPLOY, environment)
+    team = _optional_name(payload.get("team"), "deployment.payload.team")  # type: ignore[union-attr]
+    # The deployment was created when the change was ready to ship: the start of its lead time.
+    created = deployment.get("created_at")
+    commit_ts = _time(created, "deployment.created_at") if created is not None else None
+    if commit_ts is not None and commit_ts > ts:
+        commit_ts = None  # a status stamped before its deployment: clocks apart, no lead time to tell
+    return DeployEvent(f"gh-{raw_id}", service, version, ts, DeployKind.DEPLOY, environment, team, commit_ts)
 
 
 # --- field validators ----------------------------------------------------------------------------
@@ -428,6 +480,21 @@ def _optional_str(value: Any, field_name: str) -> str:
     return value.strip()[:MAX_NAME_LENGTH]
 
 
+def _optional_name(value: Any, field_name: str) -> str:
+    """An optional name (``team``): absent or null is "", anything else must be a clean name."""
+    return "" if value is None else _name(value, field_name)
+
+
+def _commit_time(value: Any, field_name: str, deploy_ts: float) -> float | None:
+    """When the deployed change was committed or merged: not after the deploy itself."""
+    if value is None:
+        return None
+    commit_ts = _time(value, field_name)
+    if commit_ts > deploy_ts:
+        raise _Invalid(f"{field_name}: {commit_ts:.0f} is after the deploy's own time ({deploy_ts:.0f})")
+    return commit_ts
+
+
 def _number(value: Any, field_name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Invalid(f"{field_name}: must be a number, got {_json_type(value)}")
@@ -466,3 +533,20 @@ def _labels(value: Any, field_name: str) -> tuple[tuple[str, str], ...]:
             raise _Invalid(f"{field_name}.{key}: must be a string, got {_json_type(val)}")
         pairs.append((str(key), val))
     return tuple(sorted(pairs))
+
+
+def parse_time(value: Any, field_name: str) -> float:
+    """Epoch seconds or an RFC 3339 time (a query parameter, a CLI flag) as epoch seconds;
+    ValueError naming ``field_name`` when it is neither.
+
+    >>> parse_time("2026-11-02T00:00:00Z", "from")
+    1793577600.0
+    >>> parse_time("soon", "from")
+    Traceback (most recent call last):
+    ...
+    ValueError: from: 'soon' is not epoch seconds or an RFC 3339 time
+    """
+    try:
+        return _time(value, field_name)
+    except _Invalid as exc:
+        raise ValueError(str(exc)) from None

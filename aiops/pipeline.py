@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
-from aiops.model import Effects, Record
+from aiops.model import ChangeEvent, Effects, Record
 from aiops.parsing import ParseResult, Rejection
 from aiops.store.base import Store
 
@@ -37,7 +37,7 @@ class Pipeline:
 
     def ingest(self, parsed: ParseResult, source: str) -> IngestResult:
         """Run parsed records through the engine and make their effects durable."""
-        return self.ingest_records(parsed.records, parsed.rejections, parsed.skipped, source)
+        return self.ingest_records(parsed.records, parsed.rejections, parsed.skipped, source, changes=parsed.changes)
 
     def ingest_records(
         self,
@@ -46,15 +46,18 @@ class Pipeline:
         skipped: int = 0,
         source: str = "api",
         accepted: int | None = None,
+        changes: Sequence[ChangeEvent] = (),
     ) -> IngestResult:
         """``accepted``: how many of ``records`` are new input (a consumer's batch also holds records
-        read again after a handoff and other members' records, for state only)."""
+        read again after a handoff and other members' records, for state only). ``changes`` (CDEvents
+        change.merged) are stored with the batch's effects; the engine has no use for them."""
         started = time.perf_counter()
         with self._lock:
             effects = self.engine.process(records)
+            effects.changes.extend(changes)
             if self.store is not None:
                 self.store.write(effects)
-        n = len(records) if accepted is None else accepted
+        n = (len(records) + len(changes)) if accepted is None else accepted
         self._count(source, n, len(rejections), skipped, effects, started)
         return IngestResult(n, skipped, list(rejections), effects)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from aiops.model import Effects, Incident, MetricSample, Verdict
+from aiops.model import ChangeEvent, Effects, Incident, MetricSample, Verdict
 from aiops.parsing import DEFAULT_MAX_BYTES, DEFAULT_SERVICE_LABELS, Rejection, parse_payload
 from aiops.pipeline import Pipeline
 
@@ -148,6 +148,7 @@ def replay_stream(
     watermark = float("-inf")
     lateness = report.lateness
     records: list[Any] = []
+    changes: list[ChangeEvent] = []
     for lineno, line in lines:
         report.lines += 1
         done_bytes += len(line)
@@ -155,7 +156,7 @@ def replay_stream(
             report.empty += 1
             continue
         parsed = parse_payload(line, service_labels=service_labels, max_bytes=max_bytes)
-        if not (parsed.records or parsed.rejections or parsed.skipped):
+        if not (parsed.records or parsed.changes or parsed.rejections or parsed.skipped):
             report.empty += 1  # `[]`
         for record in parsed.records:
             if record.ts > watermark:
@@ -165,17 +166,18 @@ def replay_stream(
                 if report.first_late_line is None:
                     report.first_late_line = lineno
         records.extend(parsed.records)
+        changes.extend(parsed.changes)
         report.skipped += parsed.skipped
         report.rejections.extend((lineno, r) for r in parsed.rejections)
         if len(records) >= CHUNK_LINES:
-            report.accepted += len(records)
-            report.absorb(pipeline.ingest_records(records, source="replay").effects)
-            records = []
+            report.accepted += len(records) + len(changes)
+            report.absorb(pipeline.ingest_records(records, source="replay", changes=changes).effects)
+            records, changes = [], []
             if progress is not None and time.perf_counter() - last_draw > 0.2:
                 last_draw = time.perf_counter()
                 _draw(progress, done_bytes / total_bytes if total_bytes else None, report.lines)
-    report.accepted += len(records)
-    report.absorb(pipeline.ingest_records(records, source="replay").effects)
+    report.accepted += len(records) + len(changes)
+    report.absorb(pipeline.ingest_records(records, source="replay", changes=changes).effects)
     report.absorb(pipeline.finish())
     report.rejections.sort(key=lambda item: item[0])
     report.seconds = time.perf_counter() - started

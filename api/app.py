@@ -18,9 +18,10 @@ from prometheus_client import CollectorRegistry
 from aiops import __version__
 from aiops.api import ui
 from aiops.api.docs import add_offline_docs
-from aiops.api.routes import chatops, deployments, events, feedback, gates, health, incidents
+from aiops.api.routes import chatops, delivery, deployments, events, feedback, gates, health, incidents
 from aiops.api.routes.chatops import ChatOpsSettings
 from aiops.config import Settings
+from aiops.delivery import team_measures
 from aiops.engine import Engine
 from aiops.metrics import Metrics
 from aiops.pipeline import Pipeline
@@ -36,6 +37,8 @@ def create_app(
 ) -> FastAPI:
     metrics = Metrics(registry)
     metrics.watch_open_incidents(store.count_open_incidents)
+    store.set_service_teams(dict(settings.service_teams))
+    metrics.watch_delivery(lambda start, end: team_measures(store, start=start, end=end))
     app = FastAPI(
         title="aiops",
         version=__version__,
@@ -65,7 +68,7 @@ def create_app(
         )
         return response
 
-    for module in (health, events, deployments, incidents, gates, feedback, chatops):
+    for module in (health, events, deployments, incidents, gates, feedback, chatops, delivery):
         app.include_router(module.router)
     ui.install(app)
     return app

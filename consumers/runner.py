@@ -32,7 +32,7 @@ from typing import Any
 from aiops.config import Settings
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
-from aiops.model import MetricSample, Record
+from aiops.model import ChangeEvent, MetricSample, Record
 from aiops.parsing import clean_native_sample, parse_payload
 from aiops.pipeline import Pipeline
 
@@ -125,6 +125,7 @@ class ConsumerRunner:
         self.peer_view = settings.peer_view and settings.engine.fleet_check
         self._stop = threading.Event()
         self._rebuild = _Rebuild()
+        self._changes: list[ChangeEvent] = []  # this batch's CDEvents change.merged, stored with it
         self._partition_time: dict[Any, float] = {}  # newest event time read, per partition
         self._end_offsets: dict[Any, int] = {}
         self._end_offsets_at = 0.0
@@ -261,7 +262,8 @@ class ConsumerRunner:
         # not), so a look sees every record at or before its checkpoint, as a replay would.
         records.sort(key=lambda r: r.ts)
         self.pipeline.engine.horizon_limit = self._low_watermark(consumer, peers)
-        result = self.pipeline.ingest_records(records, (), skipped, source="kafka", accepted=live)
+        changes, self._changes = self._changes, []
+        result = self.pipeline.ingest_records(records, (), skipped, source="kafka", accepted=live, changes=changes)
         if rejected:
             producer.flush(timeout=30)  # the DLQ copy is durable before the offset moves past it
             if self.metrics:
@@ -323,6 +325,8 @@ class ConsumerRunner:
                 continue
             records.extend(parsed.records)
             live += len(parsed.records)
+            self._changes.extend(parsed.changes)  # (a peer's, read for state above, are its owner's)
+            live += len(parsed.changes)
             skipped += parsed.skipped
             rejected += len(parsed.rejections)
             for bad in parsed.rejections:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiops.model import DeployEvent, Effects, Feedback, Incident, IncidentStatus, Verdict
+from aiops.store.delivery_sql import DeliveryQuery, DeliveryStats
 
 MAX_PAGE = 1000
 T = TypeVar("T")
@@ -84,6 +85,12 @@ class Store(Protocol):
     def ping(self) -> bool: ...
 
     def close(self) -> None: ...
+
+    def set_service_teams(self, teams: Mapping[str, str]) -> None:
+        """The configured team of each service (AIOPS_SERVICE_TEAMS), for deploys that name none."""
+
+    def delivery_stats(self, query: DeliveryQuery) -> DeliveryStats:
+        """Delivery measures (DORA) over a range, by bucket or team, computed in the database."""
 
 
 def encode_cursor(ts: float, key: str) -> str:

@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
@@ -41,6 +41,7 @@ from aiops.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from aiops.store.delivery_sql import DeliveryQuery, DeliveryStats, run_delivery_query
 from aiops.store.outbox import OutboxSql
 
 
@@ -132,10 +133,21 @@ class SqlStore(OutboxSql):
             if effects.deploys:
                 cur.executemany(
                     self._sql(
-                        "INSERT INTO deployments (id, service, version, ts, kind, environment) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+                        "INSERT INTO deployments (id, service, version, ts, kind, environment, team, commit_ts, "
+                        "artifact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
                     ),
-                    [(d.id, d.service, d.version, d.ts, d.kind.value, d.environment) for d in effects.deploys],
+                    [
+                        (d.id, d.service, d.version, d.ts, d.kind.value, d.environment, d.team, d.commit_ts, d.artifact)
+                        for d in effects.deploys
+                    ],
+                )
+            if effects.changes:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO changes (id, artifact, ts, service) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (id) DO NOTHING"
+                    ),
+                    [(c.id, c.artifact, c.ts, c.service) for c in effects.changes],
                 )
             if effects.verdicts:
                 cur.executemany(
@@ -230,12 +242,14 @@ class SqlStore(OutboxSql):
 
     # --- reads -----------------------------------------------------------------------------------
 
-    _DEPLOY_COLUMNS = "d.id, d.service, d.version, d.ts, d.kind, d.environment, v.body"
+    _DEPLOY_COLUMNS = "d.id, d.service, d.version, d.ts, d.kind, d.environment, v.body, d.team, d.commit_ts, d.artifact"
     _DEPLOY_FROM = "deployments d LEFT JOIN verdicts v ON v.deployment_id = d.id"
 
     @staticmethod
     def _deployment_row(row: Sequence[Any]) -> DeploymentRow:
-        deploy = DeployEvent(row[0], row[1], row[2], float(row[3]), DeployKind(row[4]), row[5])
+        commit_ts = float(row[8]) if row[8] is not None else None
+        kind = DeployKind(row[4])
+        deploy = DeployEvent(row[0], row[1], row[2], float(row[3]), kind, row[5], row[7], commit_ts, row[9])
         verdict = Verdict.from_dict(json.loads(row[6])) if row[6] else None
         return DeploymentRow(deploy, verdict)
 
@@ -361,6 +375,29 @@ class SqlStore(OutboxSql):
         with self._tx() as cur:
             cur.execute(self._sql("DELETE FROM feedback WHERE id = ?"), (feedback_id,))
             return bool(cur.rowcount)
+
+    # --- delivery metrics (aiops/delivery.py) ----------------------------------------------------
+
+    def set_service_teams(self, teams: Mapping[str, str]) -> None:
+        """Make ``teams`` (service -> team, from the configuration) the whole mapping; an empty one
+        leaves the stored mapping alone (a process started without it does not erase another's)."""
+        if not teams:
+            return
+        with self._tx() as cur:
+            cur.execute("DELETE FROM service_teams")
+            # Processes starting together each replace the mapping: the last write wins, none fails.
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO service_teams (service, team) VALUES (?, ?) "
+                    "ON CONFLICT (service) DO UPDATE SET team = excluded.team"
+                ),
+                sorted(teams.items()),
+            )
+
+    def delivery_stats(self, query: DeliveryQuery) -> DeliveryStats:
+        """The delivery measures of ``query``, computed by SQL (aiops/store/delivery_sql.py)."""
+        with self._tx() as cur:
+            return run_delivery_query(cur, query, self._sql, self._dialect)
 
 
 class StoreError(Exception):
