@@ -93,7 +93,7 @@ class EngineConfig:
     @property
     def lookback_window(self) -> float:
         """How far before a deploy its own history is read (the seasonal days come on top)."""
-        return max(self.baseline_window, self.history_window)
+        return max(self.history_window, self.baseline_window + 4 * self.analysis_window)
 
     def windows(self, width: float) -> tuple[int, int, int]:
         """(baseline, analysis, history) in bins of ``width`` seconds, each stretched to its minimum.
@@ -103,7 +103,8 @@ class EngineConfig:
         """
         baseline = max(self.min_baseline_bins, math.ceil(self.baseline_window / width - 1e-9))
         analysis = max(self.min_analysis_bins, math.ceil(self.analysis_window / width - 1e-9))
-        history = max(self.min_history_bins, math.ceil(self.history_window / width - 1e-9), baseline + analysis)
+        # Room for placebo windows beside the baseline: a long baseline must not leave none.
+        history = max(self.min_history_bins, math.ceil(self.history_window / width - 1e-9), baseline + 4 * analysis)
         return baseline, analysis, history
 
 

@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import chi2
 
 from aiops.detectors.robust import MAD_TO_SIGMA, FloatArray, nanmedian_rows, robust_sd
 
@@ -43,6 +44,7 @@ DAY = 86_400.0
 # Bin widths that divide a day, so "the same bin yesterday" is a whole number of bins back.
 BIN_WIDTHS = (60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 MIN_PLACEBOS = 20  # fewer placebo windows than this say too little about the spread
+MIN_INDEPENDENT_PLACEBOS = 5  # nor do fewer non-overlapping ones (a long window in a short history)
 MAX_PEERS = 8  # the best-tracking peers make the index; more add little but cost
 # A peer tracks when its smoothed history correlates at least this well with the service's. Peers
 # on another daily phase fall below it, and a service with no tracking peer relies on its own
@@ -206,8 +208,13 @@ class Residuals:
         inflation = (1 + phi) / (1 - phi) * math.pi / 2
         sd = robust_sd(r)
         ar_sd = sd * math.sqrt(inflation * (1.0 / length + 1.0 / base_n)) if math.isfinite(sd) else 0.0
-        if n_placebos < MIN_PLACEBOS:
-            ar_sd *= 1.5  # no placebo check on the model: be wary of what the residuals do not show
+        # Overlapping placebo windows are not independent: about one per window length is. With
+        # fewer than a handful, their spread is a guess: take its upper 90 % confidence bound.
+        independent = n_placebos / length
+        if n_placebos < MIN_PLACEBOS or independent < MIN_INDEPENDENT_PLACEBOS:
+            ar_sd *= 1.5  # too thin a placebo check on the model: be wary of what the residuals do not show
+            if independent >= 1:
+                placebo_sd *= math.sqrt(independent / float(chi2.ppf(0.1, independent)))
         return max(placebo_sd, ar_sd, 1e-12), n_placebos, largest
 
 
