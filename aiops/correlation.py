@@ -108,6 +108,9 @@ class FleetCheck:
     def is_incident(self, service: str, data: JudgeInput) -> bool:
         """The peers moved a lot, the worse way, and most of them significantly: a fleet-wide problem."""
         change = data.control_change
+        # Trouble that began late in the window shows in its last minutes first.
+        if data.control_recent is not None and abs(data.control_recent) > abs(change or 0.0):
+            change = data.control_recent
         if change is None or abs(change) < FLEET_INCIDENT_CHANGE:
             return False
         if data.direction is Direction.UP_IS_WORSE and change < 0:

@@ -107,6 +107,7 @@ class CounterfactualJudge:
             )
         net = ""
         values = data.current
+        recent_factor = 1.0  # the last minutes are netted of the peers' move over those minutes
         if (
             data.net_of_control
             and data.control_change is not None
@@ -115,6 +116,8 @@ class CounterfactualJudge:
         ):
             values = values / (1.0 + data.control_change)
             net = f", net of {data.control_change:+.0%} in services that did not deploy"
+            if data.control_recent is not None and data.control_recent > -1:
+                recent_factor = (1.0 + data.control_change) / (1.0 + data.control_recent)
         observed = bin_means(data.current_ts, values, fit.deploy_ts, fit.width, 0, m)
         expected = fit.expected(np.arange(m), data.peer_post)
         # Each sample's miss, for the sample-level median: a lone spike moves a bin's mean, not that.
@@ -123,7 +126,9 @@ class CounterfactualJudge:
         sample_bin, sample_miss = sample_bin[keep], values[keep] - expected[np.clip(sample_bin[keep], 0, max(m - 1, 0))]
         need = max(p.min_relative_change, data.min_change or 0.0)
         alpha = (p.alpha_final if data.final else p.alpha_interim) / max(1, data.family_size)
-        failed, p_value, view = self._decide(m, observed, expected, sample_bin, sample_miss, fit, data, alpha, need)
+        failed, p_value, view = self._decide(
+            m, observed, expected, sample_bin, sample_miss, fit, data, alpha, need, recent_factor
+        )
         if failed and not data.final:
             # An interim fail must already have held a bin earlier: a transient of a few minutes (a
             # heavy-tailed burst decaying back) passes one look, a step passes both.
@@ -175,6 +180,7 @@ class CounterfactualJudge:
         data: JudgeInput,
         alpha: float,
         need: float,
+        recent_factor: float = 1.0,
     ) -> tuple[bool, float, _View]:
         """Judge the first ``m`` bins: the whole window, and its last 10 minutes once it is long enough."""
         p = self.params
@@ -182,6 +188,10 @@ class CounterfactualJudge:
         recent = max(1, round(p.recent_window / fit.width))
         if m * fit.width > 1.5 * p.recent_window and m - recent > 0:
             label = f" (last {round(p.recent_window / 60)} min)"
+            if recent_factor != 1.0:
+                sample_exp = expected[np.clip(sample_bin, 0, max(len(expected) - 1, 0))]
+                observed = observed * recent_factor
+                sample_miss = (sample_miss + sample_exp) * recent_factor - sample_exp
             tail = self._view(label, observed, expected, sample_bin, sample_miss, fit, m - recent, m)
             if tail.bins >= p.min_current_bins:
                 views.append(tail)
