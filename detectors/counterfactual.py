@@ -26,7 +26,7 @@ Pure numpy: the engine hands in arrays, nothing here reads a clock or a store.
 >>> fit = fit_counterfactual(t, y, {}, deploy_ts=0.0, width=60.0, baseline_bins=60, history_bins=360,
 ...                          post_bins=30)
 >>> fit.model, fit.placebos > 100
-('level', True)
+('trend', True)
 """
 
 from __future__ import annotations
@@ -147,6 +147,9 @@ class Residuals:
     values: FloatArray  # bins [-history_bins, 0), relative to the deploy
     blocked: np.ndarray  # bins a placebo window must not cover (earlier deploys of this service)
     baseline_bins: int
+    # The trend model's misses depend on where its line was fitted: its placebos refit the line on
+    # each placebo's own baseline (from these observed bins), by prefix sums.
+    trend_of: FloatArray | None = None
     _spread: dict[tuple[int, int], tuple[float, int, float]] = field(default_factory=dict)
     _medians: dict[int, FloatArray] = field(default_factory=dict)
 
@@ -184,6 +187,30 @@ class Residuals:
             cached = self._spread[key] = self._compute_spread(start, end)
         return cached
 
+    def _trend_effects(self, taus: np.ndarray, start: int, end: int) -> FloatArray:
+        """Each placebo's post-window mean miss from the line fitted on its own baseline bins."""
+        y = self.trend_of
+        assert y is not None
+        base_n = self.baseline_bins
+        ok = np.isfinite(y)
+        k = np.arange(len(y), dtype=np.float64)
+        yv = np.where(ok, y, 0.0)
+        kv = np.where(ok, k, 0.0)
+
+        def prefix(v: np.ndarray) -> np.ndarray:
+            return np.concatenate([[0.0], np.cumsum(v)])
+
+        n_, sx, sy, sxx, sxy = (prefix(v) for v in (ok.astype(np.float64), kv, yv, kv * kv, kv * yv))
+        lo, hi = taus - base_n, taus
+        n, x1, y1, x2, xy = (p[hi] - p[lo] for p in (n_, sx, sy, sxx, sxy))
+        with np.errstate(all="ignore"):
+            slope = (n * xy - x1 * y1) / (n * x2 - x1 * x1)
+            cut = (y1 - slope * x1) / n
+            a, b = taus + start, taus + end
+            m = n_[b] - n_[a]
+            mean_miss = (sy[b] - sy[a]) / m - cut - slope * (sx[b] - sx[a]) / m
+        return np.where((n >= base_n / 2) & (m >= max(1, (end - start) / 2)), mean_miss, np.nan)
+
     def _compute_spread(self, start: int, end: int) -> tuple[float, int, float]:
         r, base_n = self.values, self.baseline_bins
         length = max(1, end - start)
@@ -191,9 +218,13 @@ class Residuals:
         taus = np.arange(base_n, len(r) - end + 1)
         placebo_sd, n_placebos, largest = 0.0, 0, 0.0
         if len(taus):
-            base_med = self._window_medians(base_n)[taus - base_n]
-            post_med = self._window_medians(length)[taus + start]
-            effects = post_med - base_med
+            if self.trend_of is not None:
+                # Means, where the judge takes medians: a median varies up to pi/2 as much (sd x 1.25).
+                effects = self._trend_effects(taus, start, end) * 1.25
+            else:
+                base_med = self._window_medians(base_n)[taus - base_n]
+                post_med = self._window_medians(length)[taus + start]
+                effects = post_med - base_med
             clean = blocked[taus + end] - blocked[taus - base_n] == 0
             valid = np.isfinite(effects) & clean
             n_placebos = int(valid.sum())
@@ -204,9 +235,11 @@ class Residuals:
                 placebo_sd = max(float(MAD_TO_SIGMA * np.median(magnitude)), float(np.quantile(magnitude, 0.9)) / 1.645)
         # What autocorrelated noise alone implies for a difference of two window medians (AR(1);
         # a median of n normal values varies pi/2 times as much as their mean).
-        phi = min(max(lag1(r), 0.0), 0.97)
+        # (The trend model's misses are only meaningful near the line's own baseline.)
+        near = r[-base_n:] if self.trend_of is not None else r
+        phi = min(max(lag1(near), 0.0), 0.97)
         inflation = (1 + phi) / (1 - phi) * math.pi / 2
-        sd = robust_sd(r)
+        sd = robust_sd(near)
         ar_sd = sd * math.sqrt(inflation * (1.0 / length + 1.0 / base_n)) if math.isfinite(sd) else 0.0
         # Overlapping placebo windows are not independent: about one per window length is. With
         # fewer than a handful, their spread is a guess: take its upper 90 % confidence bound.
@@ -235,10 +268,13 @@ class CounterfactualFit:
     peer_names: tuple[str, ...] = ()
     peer_scale: FloatArray | None = None  # each peer's history median: peers enter as relative levels
     slope: float = 0.0  # expected = slope * peer index
+    trend: tuple[float, float] | None = None  # (level at the deploy, change per bin) of the trend model
     placebos: int = 0
 
     def describe(self) -> str:
         """Where the expectation comes from, in words for the evidence."""
+        if self.model == "trend":
+            return "its baseline's level and trend"
         if self.model == "seasonal":
             days = "day" if self.seasonal_days == 1 else f"{self.seasonal_days} days"
             return f"its own previous {days} at this time"
@@ -279,6 +315,9 @@ class CounterfactualFit:
 
     def expected(self, post_bins: np.ndarray, peer_post: Mapping[str, FloatArray] | None = None) -> FloatArray:
         """The counterfactual value (up to the residual offset) of each post-deploy bin index."""
+        if self.model == "trend" and self.trend is not None:
+            cut, slope = self.trend
+            return np.asarray(cut + slope * (post_bins + 0.5), dtype=np.float64)
         if self.model == "seasonal" and self.seasonal_post is not None:
             idx = np.clip(post_bins, 0, len(self.seasonal_post) - 1)
             # Beyond the day ahead that was fitted there is no expectation (NaN: not judged).
@@ -372,6 +411,13 @@ def fit_counterfactual(
     level = float(np.median(base[base_ok])) if base_ok.any() else float("nan")
 
     candidates: list[tuple[str, FloatArray, dict[str, object]]] = [("level", y.copy(), {})]
+    # Level and trend of the baseline, carried on: a daily ramp the history has no earlier day of.
+    ok_b = np.isfinite(base)
+    if ok_b.sum() >= max(6, baseline_bins // 2):
+        k = np.arange(-baseline_bins, 0) + 0.5
+        slope, cut = np.polyfit(k[ok_b], base[ok_b], 1)
+        line = cut + slope * (np.arange(-history_bins, 0) + 0.5)
+        candidates.append(("trend", y - line, {"trend": (float(cut), float(slope))}))
 
     # The same bins on earlier days, smoothed: a day-ago minute is one noisy draw of the cycle.
     smooth = max(1, round(600.0 / width))
@@ -412,7 +458,7 @@ def fit_counterfactual(
     judged = min(post_bins, analysis_bins or post_bins)
     best: tuple[float, str, Residuals, dict[str, object]] | None = None
     for model, resid, extra in candidates:
-        residuals = Residuals(resid, blocked, baseline_bins)
+        residuals = Residuals(resid, blocked, baseline_bins, trend_of=y if model == "trend" else None)
         spread = residuals.spread(0, judged)[0]
         if best is None or spread < best[0] * 0.95:  # a model has to miss clearly less to replace a simpler one
             best = (spread, model, residuals, extra)
@@ -432,6 +478,7 @@ def fit_counterfactual(
         seasonal_days=int(extra.get("days", 0)),  # type: ignore[call-overload]
         peer_names=extra.get("names", ()),  # type: ignore[arg-type]
         slope=float(extra.get("slope", 0.0)),  # type: ignore[arg-type]
+        trend=extra.get("trend"),  # type: ignore[arg-type]
         peer_scale=extra.get("scales"),  # type: ignore[arg-type]
         placebos=residuals.spread(0, judged)[1],
     )
