@@ -414,8 +414,8 @@ def fit_counterfactual(
     # Level and trend of the baseline, carried on: a daily ramp the history has no earlier day of.
     ok_b = np.isfinite(base)
     if ok_b.sum() >= max(6, baseline_bins // 2):
-        k = np.arange(-baseline_bins, 0) + 0.5
-        slope, cut = np.polyfit(k[ok_b], base[ok_b], 1)
+        centres = np.arange(-baseline_bins, 0) + 0.5
+        slope, cut = np.polyfit(centres[ok_b], base[ok_b], 1)
         line = cut + slope * (np.arange(-history_bins, 0) + 0.5)
         candidates.append(("trend", y - line, {"trend": (float(cut), float(slope))}))
 
