@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiops.config import ConfigError, Settings
+from aiops.store.base import StoreUnavailable
 
 log = logging.getLogger("aiops")
 
@@ -92,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings)
     except ConfigError as exc:
         print(f"aiops: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:  # an operator's problem, said in one line, not a traceback
+        print(f"aiops: store unavailable: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
