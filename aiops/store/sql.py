@@ -73,7 +73,7 @@ def _retried(method: Callable[Concatenate[SqlStore, _P], _R]) -> Callable[Concat
     it does not clear in seconds, and the caller must hold what it meant to write.
     """
 
-    def call(self: SqlStore, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    def call(self: SqlStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         deadline = time.monotonic() + self.retry_s
         delay = 0.05
         while True:
