@@ -35,6 +35,7 @@ from aiops.metrics import Metrics
 from aiops.model import MetricSample, Record
 from aiops.parsing import clean_native_sample, parse_payload
 from aiops.service import Pipeline
+from aiops.store.base import StoreUnavailable
 
 log = logging.getLogger("aiops.consumers")
 
@@ -133,6 +134,7 @@ class ConsumerRunner:
         self._calibrated_at = float("-inf")
         self._at_end_since: dict[Any, float] = {}  # partition -> when it was first seen read to its end
         self._last_error_log = 0.0
+        self._holding = False  # the store failed a write: partitions paused, no commits until it takes it
         self.batches = 0
 
     def stop(self) -> None:
@@ -200,13 +202,22 @@ class ConsumerRunner:
         try:
             while not self._stop.is_set():
                 try:
-                    self._step(consumer, peers, producer)
+                    if self._holding:
+                        self._hold(consumer, peers, producer)
+                    else:
+                        self._step(consumer, peers, producer)
+                except StoreUnavailable as exc:
+                    if self.pipeline.has_unwritten and not self._holding:
+                        self._start_holding(consumer, peers, exc)
+                    else:
+                        self._log_error(exc)
+                        self._stop.wait(1.0)
                 except Exception as exc:  # broker gone, commit failed, store hiccup: back off, retry
                     self._log_error(exc)
                     self._stop.wait(2.0)
         finally:
             try:
-                if not self._rebuild.needed:
+                if not self._rebuild.needed and not self.pipeline.has_unwritten:
                     self._commit(consumer, sync=True)
             except Exception as exc:
                 log.warning("last commit: %s", exc)
@@ -219,6 +230,45 @@ class ConsumerRunner:
             except Exception as exc:
                 log.warning("closing consumer: %s", exc)
             producer.close(timeout=5)
+
+    def _start_holding(self, consumer: Any, peers: Any, exc: StoreUnavailable) -> None:
+        """The store refused a write (down, locked, full): stop reading and committing until it
+        takes what the engine emitted. Reading on would only pile up effects in memory, and a
+        commit would move the group past records whose effects are not durable."""
+        log.error("store: %s; holding: partitions paused, no offsets committed until the write succeeds", exc)
+        self._last_error_log = time.monotonic()
+        self._holding = True
+        consumer.pause(*consumer.assignment())
+        if peers is not None:
+            peers.pause(*peers.assignment())
+
+    def _hold(self, consumer: Any, peers: Any, producer: Any) -> None:
+        # Paused partitions fetch nothing; polling keeps this member in the group meanwhile.
+        polled = consumer.poll(timeout_ms=500, max_records=MAX_POLL_RECORDS)
+        for tp, messages in polled.items():  # not expected while paused; never skip them if it happens
+            consumer.seek(tp, messages[0].offset)
+        if self._rebuild.needed:
+            # New partitions: the rebuilt engine reads everything uncommitted again, so what was
+            # unwritten is emitted again (replace_engine drops it) and reading starts afresh.
+            self._holding = False
+            self._rewind(consumer, peers)
+            consumer.resume(*consumer.assignment())
+            if peers is not None:
+                peers.resume(*peers.assignment())
+            return
+        try:
+            self.pipeline.write_unwritten()
+        except StoreUnavailable as exc:
+            self._log_error(exc)
+            self._stop.wait(1.0)
+            return
+        producer.flush(timeout=30)  # dead letters of the held batch are durable before the commit
+        self._commit(consumer)
+        self._holding = False
+        consumer.resume(*consumer.assignment())
+        if peers is not None:
+            peers.resume(*peers.assignment())
+        log.warning("store: writes succeed again; reading resumed")
 
     def _log_error(self, exc: Exception) -> None:
         # Once per 30 s, not per record: an outage should not flood the log.
@@ -239,7 +289,7 @@ class ConsumerRunner:
             return  # what this poll fetched came from the old positions; fetch again after the seek
         peer_polled = peers.poll(timeout_ms=0 if polled else 300, max_records=MAX_POLL_RECORDS) if reading_peers else {}
         if not polled and not peer_polled:
-            self.pipeline.engine.horizon_limit = self._low_watermark(consumer, peers)
+            self.pipeline.set_horizon_limit(self._low_watermark(consumer, peers))
             self.pipeline.advance("kafka")
             self._report_lag(consumer)
             return
@@ -260,7 +310,7 @@ class ConsumerRunner:
         # One pass in event time over every partition read (each is in order, the batch as a whole
         # not), so a look sees every record at or before its checkpoint, as a replay would.
         records.sort(key=lambda r: r.ts)
-        self.pipeline.engine.horizon_limit = self._low_watermark(consumer, peers)
+        self.pipeline.set_horizon_limit(self._low_watermark(consumer, peers))
         result = self.pipeline.ingest_records(records, (), skipped, source="kafka", accepted=live)
         if rejected:
             producer.flush(timeout=30)  # the DLQ copy is durable before the offset moves past it
@@ -413,6 +463,8 @@ class ConsumerRunner:
         """
         from kafka.structs import OffsetAndMetadata
 
+        if self.pipeline.has_unwritten:
+            return  # the store has not taken this batch's effects: its records must be read again
         engine = self.pipeline.engine
         meta = _Handoff(engine.open_since(), engine.looked_until).encode()
         offsets = {}
