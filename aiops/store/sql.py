@@ -153,8 +153,8 @@ class SqlStore:
                 return f"SQLite database {self._name} is full ({first}): free disk space; nothing was written", False
             if "locked" in text or "busy" in text:
                 return (
-                    f"SQLite database {self._name} stayed locked by another process for "
-                    f"{SQLITE_BUSY_TIMEOUT_S + self.retry_s:.0f} s; {_SEVERAL_PROCESSES}",
+                    f"SQLite database {self._name} stayed locked by another process past the "
+                    f"{SQLITE_BUSY_TIMEOUT_S:g} s busy timeout; {_SEVERAL_PROCESSES}",
                     True,
                 )
             if "disk i/o" in text or "unable to open" in text:
