@@ -134,15 +134,14 @@ class ConsumerRunner:
                         self._hold(consumer, peers, producer)
                     else:
                         self._step(consumer, peers, producer)
-                except StoreUnavailable as exc:
+                except Exception as exc:  # broker gone, commit failed, store away: back off, retry
                     if self.pipeline.has_unwritten and not self._holding:
+                        # Whatever the store said (away, full, or an error nobody foresaw): reading
+                        # on would pile up effects that cannot be committed. Hold until it takes them.
                         self._start_holding(consumer, peers, exc)
                     else:
                         self._log_error(exc)
-                        self._stop.wait(1.0)
-                except Exception as exc:  # broker gone, commit failed, store hiccup: back off, retry
-                    self._log_error(exc)
-                    self._stop.wait(2.0)
+                        self._stop.wait(1.0 if isinstance(exc, StoreUnavailable) else 2.0)
         finally:
             try:
                 if not self._assigned.is_set() and not self.pipeline.has_unwritten:
@@ -159,7 +158,7 @@ class ConsumerRunner:
                 log.warning("closing consumer: %s", exc)
             producer.close(timeout=5)
 
-    def _start_holding(self, consumer: Any, peers: Any, exc: StoreUnavailable) -> None:
+    def _start_holding(self, consumer: Any, peers: Any, exc: Exception) -> None:
         """The store refused a write (down, locked, full): stop reading and committing until it
         takes what the engine emitted. Reading on would only pile up effects in memory, and a
         commit would move the group past records whose effects are not durable."""
@@ -186,7 +185,7 @@ class ConsumerRunner:
             return
         try:
             self.pipeline.write_unwritten()
-        except StoreUnavailable as exc:
+        except Exception as exc:
             self._log_error(exc)
             self._stop.wait(1.0)
             return
