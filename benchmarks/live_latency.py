@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--history-min", type=float, default=40.0)
     ap.add_argument("--deploy-every", type=float, default=10.0, help="wall seconds between deploys")
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--lateness", type=float, default=60.0, help="AIOPS_LATENESS_S")
+    ap.add_argument("--step", type=float, default=60.0, help="AIOPS_CHECK_STEP_S")
     args = ap.parse_args(argv)
 
     import uvicorn
@@ -70,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         "AIOPS_CONSUMER_GROUP": f"live-{run}",
         # The baseline is what the history gives: 30 minutes before each deploy.
         "AIOPS_BASELINE_WINDOW_S": str(min(1800.0, args.history_min * 60 - 300)),
+        "AIOPS_LATENESS_S": str(args.lateness),
+        "AIOPS_CHECK_STEP_S": str(args.step),
     }
     settings = Settings.from_env(env)
     lateness = settings.engine.lateness
@@ -110,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             n_hist += len(services) * len(METRICS)
         producer.flush()
         print(f"history: {n_hist:,} samples sent in {time.perf_counter() - started:.0f} s", flush=True)
-        engine = app.state.pipeline
-        while engine.engine.watermark < now - 2 * args.interval:
+        pipeline = app.state.pipeline
+        while pipeline.engine.watermark < now - 2 * args.interval:
             time.sleep(0.5)
         print(f"consumer caught up after {time.perf_counter() - started:.0f} s", flush=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -325,3 +326,16 @@ def test_full_disk_under_sqlite_holds_offsets_and_skips_nothing(kafka_bootstrap:
     assert "Traceback" not in log_when_full
     assert held_at == still < len(events)  # no commit while the store could not write
     assert got == expected  # nothing skipped: every verdict and incident, once
+
+
+@pytest.mark.kafka
+def test_live_latency_benchmark_runs(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # A smoke run of benchmarks/live_latency.py: a few services, short looks, two failing deploys.
+    from benchmarks.live_latency import main
+
+    small = "--services 12 --deploys 2 --history-min 36 --deploy-every 5 --lateness 10 --step 20 --timeout 180"
+    code = main(["--bootstrap", kafka_bootstrap, *small.split()])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "2 of 2 deploys failed in time" in out
+    assert re.search(r"p50 [\d.]+ s, p95 [\d.]+ s, max [\d.]+ s \(n=2\)", out), out
