@@ -89,6 +89,11 @@ class Pipeline:
         read again after a handoff and other members' records, for state only)."""
         started = time.perf_counter()
         with self._lock:
+            if self._unwritten:
+                # The store refused earlier effects: take no new records until it has those, so a
+                # caller told "503, retry" was not half-served (its records in the engine twice
+                # after the retry), and nothing piles up in memory while the store is away.
+                self._write(Effects())
             effects = self.engine.process(records)
             self._write(effects)
         n = len(records) if accepted is None else accepted

@@ -205,6 +205,11 @@ class ConsumerRunner:
             self._last_error_log = now
 
     def _step(self, consumer: Any, peers: Any, producer: Any) -> None:
+        if self.pipeline.has_unwritten:
+            # Never poll past effects the store has not taken: the pipeline would refuse the new
+            # records, and their offsets would be committed with the held ones.
+            self._start_holding(consumer, peers, StoreUnavailable("earlier effects are not stored yet"))
+            return
         if time.monotonic() - self._calibrated_at > CALIBRATION_REFRESH_S:
             # Feedback given through any API process reaches every consumer within a minute.
             self.pipeline.refresh_calibration()

@@ -39,7 +39,7 @@ def deploy(i: int) -> DeployEvent:
     return DeployEvent.create("svc", f"v{i}", 1795000000.0 + i * 3600, id=f"d{i}")
 
 
-def test_refused_effects_are_kept_and_written_before_newer_ones(tmp_path: Path) -> None:
+def test_refused_effects_are_kept_until_the_store_takes_them(tmp_path: Path) -> None:
     store = FlakyStore(open_store(f"sqlite:///{tmp_path}/p.db"))
     pipeline = Pipeline(Engine(Settings().engine), store)  # type: ignore[arg-type]
     store.down = True
@@ -47,13 +47,12 @@ def test_refused_effects_are_kept_and_written_before_newer_ones(tmp_path: Path) 
         pipeline.ingest_records([deploy(1)])
     assert pipeline.has_unwritten
     with pytest.raises(StoreUnavailable):
-        pipeline.ingest_records([deploy(2)])  # still down: both batches are held, in order
-    with pytest.raises(StoreUnavailable):
-        pipeline.write_unwritten()
+        pipeline.write_unwritten()  # still down: still held
     store.down = False
     pipeline.write_unwritten()
     assert not pipeline.has_unwritten
-    assert [d.id for d in store.writes[0].deploys] == ["d1", "d2"]  # one transaction, oldest first
+    pipeline.ingest_records([deploy(2)])
+    assert [[d.id for d in w.deploys] for w in store.writes] == [["d1"], ["d2"]]  # the held one first
     assert {r.deploy.id for r in store.inner.list_deployments().items} == {"d1", "d2"}
     store.inner.close()
 
@@ -80,3 +79,17 @@ def test_the_horizon_moves_only_under_the_pipelines_lock() -> None:
         assert not moved.is_set() and pipeline.engine.horizon_limit != 123.0
     setter.join(timeout=5)
     assert moved.is_set() and pipeline.engine.horizon_limit == 123.0
+
+
+def test_no_new_records_are_taken_while_earlier_effects_wait_for_the_store(tmp_path: Path) -> None:
+    store = FlakyStore(open_store(f"sqlite:///{tmp_path}/p.db"))
+    pipeline = Pipeline(Engine(Settings().engine), store)  # type: ignore[arg-type]
+    store.down = True
+    with pytest.raises(StoreUnavailable):
+        pipeline.ingest_records([deploy(1)])
+    with pytest.raises(StoreUnavailable):
+        pipeline.ingest_records([deploy(2)])  # refused before the engine saw it: the caller retries it
+    store.down = False
+    pipeline.ingest_records([deploy(2)])  # the retry: d1 is written first, then d2, each once
+    assert [d.id for w in store.writes for d in w.deploys] == ["d1", "d2"]
+    store.inner.close()
