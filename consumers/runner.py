@@ -178,10 +178,10 @@ class ConsumerRunner:
             # New partitions: the rebuilt engine reads everything uncommitted again, so what was
             # unwritten is emitted again (replace_engine drops it) and reading starts afresh.
             self._holding = False
-            self._rewind(consumer, peers)
             consumer.resume(*consumer.assignment())
             if peers is not None:
                 peers.resume(*peers.assignment())
+            self._rewind(consumer, peers)  # assigns the peers anew: resumed before, whatever happens
             return
         try:
             self.pipeline.write_unwritten()
