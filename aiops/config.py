@@ -49,6 +49,8 @@ class Settings:
     max_record_bytes: int = 1 << 20
     tokens: tuple[ApiToken, ...] = ()
     metrics_port: int = 0  # `aiops consume` serves /metrics on 127.0.0.1:PORT when set
+    # Requests the API works on at once; more get 503 with Retry-After instead of queueing up.
+    api_max_concurrency: int = 32
     # Each consumer process also reads, without committing, the partitions other members own, so its
     # fleet control group sees every service (docs/kafka.md). Only used when the fleet control is on.
     peer_view: bool = True
@@ -113,6 +115,7 @@ class Settings:
             max_record_bytes=_int(source, "AIOPS_MAX_RECORD_BYTES", 1 << 20),
             tokens=tokens,
             metrics_port=_int(source, "AIOPS_METRICS_PORT", 0) if source.get("AIOPS_METRICS_PORT") else 0,
+            api_max_concurrency=_int(source, "AIOPS_API_MAX_CONCURRENCY", 32),
             peer_view=_flag(source, "AIOPS_PEER_VIEW", True),
             engine=engine,
             service_teams=_service_teams(source),

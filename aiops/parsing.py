@@ -14,6 +14,7 @@ here raises on bad input.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
+
+import orjson
 
 from aiops.model import ChangeEvent, DeployEvent, DeployKind, MetricSample, Record
 
@@ -201,7 +204,7 @@ def _clean_native_metric(obj: dict[str, Any]) -> MetricSample | None:
         and (service in _clean_names or _clean_name(service))
         and (metric in _clean_names or _clean_name(metric))
     ):
-        return MetricSample(service, metric, float(ts), float(value))
+        return _new_sample(service, metric, float(ts), float(value))
     return None
 
 
@@ -218,16 +221,13 @@ def _clean_name(name: str) -> bool:
     return False
 
 
-# The decoder's C scanner, which json.loads itself runs (the same values, NaN and all).
-_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
 def clean_native_sample(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> MetricSample | None:
     """The sample in ``raw`` when it is one clean native metric sample, else None.
 
-    For a consumer's hot loop: one call per message, no intermediate objects. None means "not the
-    common case", never "invalid": the caller then runs :func:`parse_payload` for the full
-    treatment (other shapes, batches, field-naming rejections), which gives the same sample here.
+    For a consumer's hot loop: one call per message, decoded by orjson from the bytes themselves.
+    None means "not the common case", never "invalid": the caller then runs :func:`parse_payload`
+    for the full treatment (other shapes, batches, field-naming rejections, NaN, which orjson
+    refuses), which gives the same sample here.
 
     >>> clean_native_sample(b'{"service": "api", "metric": "latency_ms", "ts": 1700000000, "value": 12.5}')
     MetricSample(service='api', metric='latency_ms', ts=1700000000.0, value=12.5, labels=())
@@ -237,23 +237,78 @@ def clean_native_sample(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Metri
     if len(raw) > max_bytes:
         return None
     try:
-        text = raw.decode()
-        obj, end = _scan_json(text, 0)  # the C scanner itself: no whitespace handling, no wrapper
-    except (ValueError, RecursionError, StopIteration):  # not UTF-8, not JSON
+        obj = _orjson_loads(raw)
+    except _OrjsonError:  # not UTF-8, not JSON, or NaN/Infinity
         return None
+    return native_sample_of(obj)
+
+
+def native_sample_of(obj: Any) -> MetricSample | None:
+    """The sample when ``obj``, a decoded JSON value, is one clean native metric sample, else None.
+
+    The checks of :func:`_native_metric_checked` inlined, for the shape nearly all traffic has;
+    any key of another shape (or labels) sends the object to the full parser instead.
+
+    >>> native_sample_of({"service": "api", "metric": "m", "ts": 5, "value": 1}).ts
+    5.0
+    >>> native_sample_of({"service": "api", "metric": "m", "ts": 5, "value": True}) is None
+    True
+    """
+    if type(obj) is not dict or "labels" in obj or "type" in obj or "context" in obj or "deployment_status" in obj:
+        return None
+    service: Any = obj.get("service")
+    metric: Any = obj.get("metric")
+    ts: Any = obj.get("ts")
+    value: Any = obj.get("value")
     if (
-        end != len(text)
-        or type(obj) is not dict
-        or "metric" not in obj
-        or "type" in obj
-        or "deployment_status" in obj
-        or ("context" in obj and "subject" in obj)
+        type(service) is str
+        and type(metric) is str
+        and type(ts) in _NUMBER_TYPES
+        and type(value) in _NUMBER_TYPES
+        and 0.0 <= ts <= _MAX_EPOCH_SECONDS
+        and -math.inf < value < math.inf
+        and (service in _clean_names or _clean_name(service))
+        and (metric in _clean_names or _clean_name(metric))
     ):
-        return None
-    return _clean_native_metric(obj)
+        return _new_sample(service, metric, float(ts), float(value))
+    return None
 
 
+def _sample_maker() -> Callable[[str, str, float, float], MetricSample]:
+    """A constructor of MetricSample for the hot path: the same object, in half the time.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, which is
+    most of what a clean sample costs after orjson has decoded it; this sets the slots through
+    their descriptors instead. Should MetricSample change shape (other fields, no slots), the
+    probe below no longer matches and its own constructor is used.
+    """
+    names = ("service", "metric", "ts", "value", "labels")
+    if tuple(f.name for f in dataclasses.fields(MetricSample)) != names:
+        return MetricSample
+    try:
+        setters = [MetricSample.__dict__[name].__set__ for name in names]
+    except (KeyError, AttributeError):
+        return MetricSample
+    set_service, set_metric, set_ts, set_value, set_labels = setters
+    new = MetricSample.__new__
+
+    def make(service: str, metric: str, ts: float, value: float) -> MetricSample:
+        sample = new(MetricSample)
+        set_service(sample, service)
+        set_metric(sample, metric)
+        set_ts(sample, ts)
+        set_value(sample, value)
+        set_labels(sample, ())
+        return sample
+
+    probe = ("svc", "m", 1.0, 2.0)
+    return make if make(*probe) == MetricSample(*probe) else MetricSample
+
+
+_new_sample = _sample_maker()
 _NUMBER_TYPES = (int, float)
+_orjson_loads = orjson.loads
+_OrjsonError = orjson.JSONDecodeError
 
 
 def _native_metric_checked(obj: dict[str, Any]) -> MetricSample:

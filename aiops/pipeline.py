@@ -34,6 +34,44 @@ class Pipeline:
         self.store = store
         self.metrics = metrics
         self._lock = threading.Lock()
+        # What the engine emitted that the store did not take (it was down, locked or full). The
+        # engine never emits an effect twice, so it is kept here and written before anything
+        # newer; a consumer commits no offset while this is not empty.
+        self._unwritten = Effects()
+
+    @property
+    def has_unwritten(self) -> bool:
+        return bool(self._unwritten)
+
+    def _write(self, effects: Effects) -> None:
+        """Store ``effects`` after whatever is still unwritten, in one transaction; keep both on failure."""
+        if self.store is None:
+            return
+        if self._unwritten:
+            pending = Effects()
+            pending.extend(self._unwritten)
+            pending.extend(effects)  # later verdicts and incident states overwrite earlier ones
+        else:
+            pending = effects
+        if not pending:
+            return
+        try:
+            self.store.write(pending)
+        except BaseException:
+            self._unwritten = pending
+            raise
+        self._unwritten = Effects()
+
+    def write_unwritten(self) -> None:
+        """Try again to store what an earlier failure left; raises as the store does."""
+        with self._lock:
+            self._write(Effects())
+
+    def set_horizon_limit(self, limit: float | None) -> None:
+        """How far in event time the engine may look: a consumer's low watermark, set under the
+        lock so it never changes in the middle of a batch (the API's thread shares the engine)."""
+        with self._lock:
+            self.engine.horizon_limit = limit
 
     def ingest(self, parsed: ParseResult, source: str) -> IngestResult:
         """Run parsed records through the engine and make their effects durable."""
@@ -53,19 +91,28 @@ class Pipeline:
         change.merged) are stored with the batch's effects; the engine has no use for them."""
         started = time.perf_counter()
         with self._lock:
+            if self._unwritten:
+                # The store refused earlier effects: take no new records until it has those, so a
+                # caller told "503, retry" was not half-served (its records in the engine twice
+                # after the retry), and nothing piles up in memory while the store is away.
+                self._write(Effects())
             effects = self.engine.process(records)
             effects.changes.extend(changes)
-            if self.store is not None:
-                self.store.write(effects)
+            self._write(effects)
         n = (len(records) + len(changes)) if accepted is None else accepted
         self._count(source, n, len(rejections), skipped, effects, started)
         return IngestResult(n, skipped, list(rejections), effects)
 
     def replace_engine(self, engine: Engine) -> None:
-        """Start over with a fresh engine (a consumer rebuilding its state after a rebalance)."""
+        """Start over with a fresh engine (a consumer rebuilding its state after a rebalance).
+
+        Unwritten effects are dropped with the old engine: their records were never committed, so
+        the rebuilt engine reads them again and emits the same effects.
+        """
         with self._lock:
             engine.calibration = dict(self.engine.calibration)
             self.engine = engine
+            self._unwritten = Effects()
 
     def refresh_calibration(self) -> dict[tuple[str, str], float]:
         """Reload the feedback-learnt bars from the store into the engine (after feedback, at start)."""
@@ -83,8 +130,8 @@ class Pipeline:
         started = time.perf_counter()
         with self._lock:
             effects = self.engine.advance()
-            if self.store is not None and effects:
-                self.store.write(effects)
+            if effects or self._unwritten:
+                self._write(effects)
         if effects:
             self._count(source, 0, 0, 0, effects, started)
         return effects
@@ -92,8 +139,7 @@ class Pipeline:
     def finish(self) -> Effects:
         with self._lock:
             effects = self.engine.finish()
-            if self.store is not None:
-                self.store.write(effects)
+            self._write(effects)
         if self.metrics:
             self.metrics.record_effects(effects)
         return effects

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from aiops import __version__
 from aiops.api import ui
 from aiops.api.docs import add_offline_docs
+from aiops.api.overload import ConcurrencyLimit, StoreUnavailable, store_unavailable
 from aiops.api.routes import chatops, delivery, deployments, events, feedback, gates, health, incidents
 from aiops.api.routes.chatops import ChatOpsSettings
 from aiops.config import Settings
@@ -55,6 +56,9 @@ def create_app(
     if app.state.pipeline.metrics is None:
         app.state.pipeline.metrics = metrics
     app.state.pipeline.refresh_calibration()
+    # Added before `observe`, so inside it: the 503s it answers are counted like any response.
+    app.add_middleware(ConcurrencyLimit, limit=settings.api_max_concurrency)
+    app.add_exception_handler(StoreUnavailable, store_unavailable)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -1,6 +1,6 @@
 """Kafka end-to-end throughput: the aiops consumer next to a bare kafka-python drain, same topic, same run.
 
-    python -m benchmarks.kafka_throughput --bootstrap 127.0.0.1:9092 [--samples 1000000] [--profile]
+    python -m benchmarks.kafka_throughput --bootstrap 127.0.0.1:9092 [--samples 1000000] [--profile] [--reuse RUN]
 
 1. Pre-fills fresh topics with ``--samples`` metric samples (16 services x 4 metrics, one JSON
    sample per message, keyed by service) and the fleet's deploys.
@@ -116,13 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3, help="bare/aiops pairs, alternating")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument(
+        "--reuse",
+        metavar="RUN",
+        help="read the topics of an earlier run (its id is printed) instead of pre-filling new ones: "
+        "two versions of the code can then alternate on the very same records",
+    )
     args = ap.parse_args(argv)
     services, metrics_per_service, interval = 16, 4, 15.0
     hours = args.samples / (services * metrics_per_service) * interval / 3600
     fleet = simulate_fleet(
         FleetSpec(services=services, hours=hours, interval=interval, deploys_per_service=8, fleet_incidents=2), seed=1
     )
-    run = uuid.uuid4().hex[:8]
+    run = args.reuse or uuid.uuid4().hex[:8]
     env = {
         "AIOPS_KAFKA_BOOTSTRAP": args.bootstrap,
         "AIOPS_TOPIC_METRICS": f"bench-{run}.metrics",
@@ -134,16 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     events: list[dict[str, Any]] = [e for e in fleet.events if "_raw" not in e]
     samples = sum(1 for e in events if "metric" in e)
     started = time.perf_counter()
-    produce_events(events, settings)
+    if not args.reuse:
+        produce_events(events, settings)
     print(
-        f"pre-filled {len(events):,} events ({samples:,} samples, {hours:.0f} h of 16 services) "
-        f"in {time.perf_counter() - started:.0f} s",
+        f"{'reused' if args.reuse else 'pre-filled'} {len(events):,} events ({samples:,} samples, "
+        f"{hours:.0f} h of 16 services) in {time.perf_counter() - started:.0f} s; run {run}",
         flush=True,
     )
     ratios = []
     for round_no in range(1, args.rounds + 1):
         bare = bare_drain(args.bootstrap, settings.topic_metrics, samples)
-        group = Settings.from_env({**env, "AIOPS_CONSUMER_GROUP": f"bench-{run}-{round_no}"})
+        group = Settings.from_env({**env, "AIOPS_CONSUMER_GROUP": f"bench-{run}-{uuid.uuid4().hex[:6]}"})
         ours, _ = aiops_consume(group, len(events), profile=False)
         ratios.append(ours / bare)
         print(

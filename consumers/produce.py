@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiops.config import Settings
-from aiops.consumers.runner import kafka_client_options
+from aiops.consumers.clients import kafka_client_options
 from aiops.parsing import parse_record
 
 

@@ -16,91 +16,54 @@ the commit's metadata; message timestamps are event time, see docs/kafka.md) and
 committed offset in *warm-up*: records go through the engine but their effects are not written (the
 previous owner wrote them before committing). From the committed offset on, effects are written
 again: the engine is deterministic in event time, so its verdicts equal an uninterrupted run's.
+
+A store that refuses a write (down, locked, full) stops the loop where it is: the effects stay
+unwritten in the pipeline, the partitions are paused and nothing is committed until the store
+takes them; then reading resumes. Nothing is skipped and, the writes being keyed, nothing doubled.
+
+This module is the poll loop. What it decides lives apart, each testable alone:
+``consumers/offsets.py`` (handoff metadata, rewind plan, commits, low watermark),
+``consumers/clients.py`` (the Kafka clients), ``aiops/parsing.py`` (bytes to records).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
+import operator
 import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiops.config import Settings
+from aiops.consumers import clients
+from aiops.consumers.clients import kafka_client_options
+from aiops.consumers.decode import decode_messages
+from aiops.consumers.offsets import (
+    NEVER_LIVE,
+    Handoff,
+    PartitionView,
+    Rewind,
+    Watermark,
+    commit_offsets,
+    plan_rewind,
+    seek_offset,
+)
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
-from aiops.model import ChangeEvent, MetricSample, Record
-from aiops.parsing import clean_native_sample, parse_payload
+from aiops.model import ChangeEvent, Record
 from aiops.pipeline import Pipeline
+from aiops.store.base import StoreUnavailable
 
 log = logging.getLogger("aiops.consumers")
+_event_time = operator.attrgetter("ts")  # the batch's sort key: cheaper than a lambda per record
 
 MAX_POLL_RECORDS = 5000
-IDLE_AFTER_S = 5.0
-END_OFFSETS_REFRESH_S = 1.0
-LISTING_INTERVAL_S = 0.25
-_NEVER_LIVE = 1 << 62  # a warm-up boundary no offset reaches: every message read for state only
 CALIBRATION_REFRESH_S = 60.0
 HEADER_PREFIX = "aiops."
-
-
-@dataclass(slots=True)
-class _Rebuild:
-    needed: bool = False
-    warm_until: dict[Any, int] = field(default_factory=dict)  # TopicPartition -> first live offset
-    analyse_from: float = float("-inf")  # warm deploys before this were decided and stored: noted only
-    written_until: float = float("-inf")  # warm deploys' looks up to this were stored by the previous owner
-
-
-@dataclass(frozen=True, slots=True)
-class _Handoff:
-    """What a committing member leaves in the offset metadata for whoever owns the partition next."""
-
-    open_since: float  # earliest deploy still being analysed or watched (Engine.open_since)
-    looked_until: float  # every look up to here was taken and its effects stored
-
-    def encode(self) -> str:
-        return json.dumps({"open_since": _finite(self.open_since), "looked_until": _finite(self.looked_until)})
-
-    @classmethod
-    def decode(cls, text: str | None) -> _Handoff | None:
-        try:
-            raw = json.loads(text or "{}")
-            return cls(*(float("-inf") if raw[k] is None else float(raw[k]) for k in ("open_since", "looked_until")))
-        except (ValueError, TypeError, KeyError):
-            return None  # committed by an older version, or by hand
-
-
-def _finite(x: float) -> float | None:
-    return x if x not in (float("inf"), float("-inf")) else None
-
-
-def _listener(state: _Rebuild) -> Any:
-    from kafka.consumer.subscription_state import ConsumerRebalanceListener
-
-    class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-        """Rebalance callbacks must not block: they only flag the rebuild the poll loop then does."""
-
-        def on_partitions_revoked(self, revoked: Any) -> None:
-            log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
-
-        def on_partitions_assigned(self, assigned: Any) -> None:
-            log.info("partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
-            state.needed = True
-
-    return Listener()
-
-
-def kafka_client_options(settings: Settings) -> dict[str, Any]:
-    """Bootstrap plus pass-through security settings (AIOPS_KAFKA_SECURITY_PROTOCOL, _SASL_*, _SSL_*)."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap.split(",") if settings.kafka_bootstrap else []
-    }
-    options.update(settings.kafka_security)  # e.g. security_protocol, sasl_mechanism, ssl_cafile
-    return options
+__all__ = ["BackgroundConsumer", "ConsumerRunner", "kafka_client_options", "run_forever", "start_in_background"]
 
 
 class ConsumerRunner:
@@ -124,90 +87,65 @@ class ConsumerRunner:
         )
         self.peer_view = settings.peer_view and settings.engine.fleet_check
         self._stop = threading.Event()
-        self._rebuild = _Rebuild()
+        self._assigned = threading.Event()  # set by the rebalance listener: rebuild before reading on
+        self._rewind_plan = Rewind()
+        self._watermark = Watermark()
         self._changes: list[ChangeEvent] = []  # this batch's CDEvents change.merged, stored with it
-        self._partition_time: dict[Any, float] = {}  # newest event time read, per partition
-        self._end_offsets: dict[Any, int] = {}
-        self._end_offsets_at = 0.0
-        self._read_since_listing = False
         self._lister: Any = None
         self._calibrated_at = float("-inf")
-        self._at_end_since: dict[Any, float] = {}  # partition -> when it was first seen read to its end
         self._last_error_log = 0.0
+        self._holding = False  # the store failed a write: partitions paused, no commits until it takes it
         self.batches = 0
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _consumer(self) -> Any:
-        from kafka import KafkaConsumer
-        from kafka.coordinator.assignors.range import RangePartitionAssignor
-
-        s = self.settings
-        consumer = KafkaConsumer(
-            group_id=s.consumer_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            partition_assignment_strategy=(RangePartitionAssignor,),
-            max_poll_records=MAX_POLL_RECORDS,
-            # Catching up on lag: fewer, larger fetches. Memory stays bounded by fetch_max_bytes.
-            max_partition_fetch_bytes=8 << 20,
-            fetch_max_bytes=48 << 20,
-            max_poll_interval_ms=300_000,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=3_000,
-            reconnect_backoff_max_ms=5_000,
-            client_id=f"aiops-{threading.get_ident()}",
-            **kafka_client_options(s),
-        )
-        consumer.subscribe([s.topic_metrics, s.topic_deploys], listener=_listener(self._rebuild))
-        return consumer
-
-    def _peer_consumer(self) -> Any:
-        """Reads, outside the group and without committing, the partitions other members own."""
-        from kafka import KafkaConsumer
-
-        return KafkaConsumer(
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=MAX_POLL_RECORDS,
-            reconnect_backoff_max_ms=5_000,
-            client_id=f"aiops-peers-{threading.get_ident()}",
-            **kafka_client_options(self.settings),
-        )
-
-    def _lister_consumer(self) -> Any:
-        """Lists end offsets only: no group, no assignment, never fetches."""
-        from kafka import KafkaConsumer
-
-        return KafkaConsumer(
-            group_id=None,
-            enable_auto_commit=False,
-            client_id=f"aiops-offsets-{threading.get_ident()}",
-            **kafka_client_options(self.settings),
-        )
-
-    def _producer(self) -> Any:
-        from kafka import KafkaProducer
-
-        return KafkaProducer(acks="all", linger_ms=5, retries=10, **kafka_client_options(self.settings))
+    def _open_clients(self) -> tuple[Any, Any, Any, Any] | None:
+        """(group consumer, peer consumer or None, lister, producer), waiting for the broker: a
+        process that starts while the broker is away (or restarting) must not die of it. None
+        when stopped first."""
+        while not self._stop.is_set():
+            opened: list[Any] = []
+            try:
+                opened.append(
+                    clients.group_consumer(self.settings, MAX_POLL_RECORDS, clients.listener(self._assigned.set))
+                )
+                opened.append(clients.peer_consumer(self.settings, MAX_POLL_RECORDS) if self.peer_view else None)
+                opened.append(clients.lister(self.settings))
+                opened.append(clients.producer(self.settings))
+                return opened[0], opened[1], opened[2], opened[3]
+            except Exception as exc:
+                self._log_error(exc)
+                for client in opened:
+                    with contextlib.suppress(Exception):
+                        if client is not None:
+                            client.close()
+                self._stop.wait(2.0)
+        return None
 
     def run(self) -> None:
-        consumer = self._consumer()
-        peers = self._peer_consumer() if self.peer_view else None
-        self._lister = self._lister_consumer()
-        producer = self._producer()
+        opened = self._open_clients()
+        if opened is None:
+            return
+        consumer, peers, self._lister, producer = opened
         try:
             while not self._stop.is_set():
                 try:
-                    self._step(consumer, peers, producer)
-                except Exception as exc:  # broker gone, commit failed, store hiccup: back off, retry
-                    self._log_error(exc)
-                    self._stop.wait(2.0)
+                    if self._holding:
+                        self._hold(consumer, peers, producer)
+                    else:
+                        self._step(consumer, peers, producer)
+                except Exception as exc:  # broker gone, commit failed, store away: back off, retry
+                    if self.pipeline.has_unwritten and not self._holding:
+                        # Whatever the store said (away, full, or an error nobody foresaw): reading
+                        # on would pile up effects that cannot be committed. Hold until it takes them.
+                        self._start_holding(consumer, peers, exc)
+                    else:
+                        self._log_error(exc)
+                        self._stop.wait(1.0 if isinstance(exc, StoreUnavailable) else 2.0)
         finally:
             try:
-                if not self._rebuild.needed:
+                if not self._assigned.is_set() and not self.pipeline.has_unwritten:
                     self._commit(consumer, sync=True)
             except Exception as exc:
                 log.warning("last commit: %s", exc)
@@ -221,6 +159,45 @@ class ConsumerRunner:
                 log.warning("closing consumer: %s", exc)
             producer.close(timeout=5)
 
+    def _start_holding(self, consumer: Any, peers: Any, exc: Exception) -> None:
+        """The store refused a write (down, locked, full): stop reading and committing until it
+        takes what the engine emitted. Reading on would only pile up effects in memory, and a
+        commit would move the group past records whose effects are not durable."""
+        log.error("store: %s; holding: partitions paused, no offsets committed until the write succeeds", exc)
+        self._last_error_log = time.monotonic()
+        self._holding = True
+        consumer.pause(*consumer.assignment())
+        if peers is not None:
+            peers.pause(*peers.assignment())
+
+    def _hold(self, consumer: Any, peers: Any, producer: Any) -> None:
+        # Paused partitions fetch nothing; polling keeps this member in the group meanwhile.
+        polled = consumer.poll(timeout_ms=500, max_records=MAX_POLL_RECORDS)
+        for tp, messages in polled.items():  # not expected while paused; never skip them if it happens
+            consumer.seek(tp, messages[0].offset)
+        if self._assigned.is_set():
+            # New partitions: the rebuilt engine reads everything uncommitted again, so what was
+            # unwritten is emitted again (replace_engine drops it) and reading starts afresh.
+            self._holding = False
+            consumer.resume(*consumer.assignment())
+            if peers is not None:
+                peers.resume(*peers.assignment())
+            self._rewind(consumer, peers)  # assigns the peers anew: resumed before, whatever happens
+            return
+        try:
+            self.pipeline.write_unwritten()
+        except Exception as exc:
+            self._log_error(exc)
+            self._stop.wait(1.0)
+            return
+        producer.flush(timeout=30)  # dead letters of the held batch are durable before the commit
+        self._commit(consumer)
+        self._holding = False
+        consumer.resume(*consumer.assignment())
+        if peers is not None:
+            peers.resume(*peers.assignment())
+        log.warning("store: writes succeed again; reading resumed")
+
     def _log_error(self, exc: Exception) -> None:
         # Once per 30 s, not per record: an outage should not flood the log.
         now = time.monotonic()
@@ -229,39 +206,44 @@ class ConsumerRunner:
             self._last_error_log = now
 
     def _step(self, consumer: Any, peers: Any, producer: Any) -> None:
+        if self.pipeline.has_unwritten:
+            # Never poll past effects the store has not taken: the pipeline would refuse the new
+            # records, and their offsets would be committed with the held ones.
+            self._start_holding(consumer, peers, StoreUnavailable("earlier effects are not stored yet"))
+            return
         if time.monotonic() - self._calibrated_at > CALIBRATION_REFRESH_S:
             # Feedback given through any API process reaches every consumer within a minute.
             self.pipeline.refresh_calibration()
             self._calibrated_at = time.monotonic()
         reading_peers = peers is not None and bool(peers.assignment())
         polled = consumer.poll(timeout_ms=200 if reading_peers else 500, max_records=MAX_POLL_RECORDS)
-        if self._rebuild.needed:
+        if self._assigned.is_set():
             self._rewind(consumer, peers)
             return  # what this poll fetched came from the old positions; fetch again after the seek
         peer_polled = peers.poll(timeout_ms=0 if polled else 300, max_records=MAX_POLL_RECORDS) if reading_peers else {}
         if not polled and not peer_polled:
-            self.pipeline.engine.horizon_limit = self._low_watermark(consumer, peers)
+            self.pipeline.set_horizon_limit(self._low_watermark(consumer, peers))
             self.pipeline.advance("kafka")
             self._report_lag(consumer)
             return
         started = time.perf_counter()
         records: list[Record | KnownDeploy] = []
         live = rejected = skipped = 0
-        rebuild = self._rebuild
+        plan = self._rewind_plan
         for tp, messages in polled.items():
             n_live, n_rejected, n_skipped = self._read(
-                tp, messages, records, producer, rebuild.warm_until.get(tp, -1), rebuild.analyse_from
+                tp, messages, records, producer, plan.live_from(tp), plan.analyse_from
             )
             live, rejected, skipped = live + n_live, rejected + n_rejected, skipped + n_skipped
         for tp, messages in peer_polled.items():
             # Another member's partitions: their samples are this process's control group; their
             # deploys only say which services are no control. Their owner stores and commits them.
-            self._read(tp, messages, records, producer, warm_until=_NEVER_LIVE, analyse_from=float("inf"))
-        self._read_since_listing = True
+            self._read(tp, messages, records, producer, live_from=NEVER_LIVE, analyse_from=float("inf"))
+        self._watermark.read()
         # One pass in event time over every partition read (each is in order, the batch as a whole
         # not), so a look sees every record at or before its checkpoint, as a replay would.
-        records.sort(key=lambda r: r.ts)
-        self.pipeline.engine.horizon_limit = self._low_watermark(consumer, peers)
+        records.sort(key=_event_time)
+        self.pipeline.set_horizon_limit(self._low_watermark(consumer, peers))
         changes, self._changes = self._changes, []
         result = self.pipeline.ingest_records(records, (), skipped, source="kafka", accepted=live, changes=changes)
         if rejected:
@@ -288,114 +270,47 @@ class ConsumerRunner:
         messages: list[Any],
         records: list[Record | KnownDeploy],
         producer: Any,
-        warm_until: int,
+        live_from: int,
         analyse_from: float,
     ) -> tuple[int, int, int]:
-        """Decode one partition's messages into ``records``; (live records, rejected, skipped).
-
-        Messages before ``warm_until`` are read again after a handoff (or, for a peer partition,
-        always): the previous owner stored what they did up to its last commit, so their deploys
-        from before ``analyse_from`` are only noted, and their bad records are not dead-lettered again.
-        """
-        settings = self.settings
-        rebuild = self._rebuild
-        live = rejected = skipped = 0
-        newest = self._partition_time.get(tp, float("-inf"))
-        for msg in messages:
-            # The common case (one clean native sample) in one call; anything else gets the full
-            # parser, its other shapes and its field-naming rejections.
-            sample = clean_native_sample(msg.value or b"", settings.max_record_bytes)
-            if sample is not None:
-                records.append(sample)
-                if sample.ts > newest:
-                    newest = sample.ts
-                if msg.offset >= warm_until:
-                    live += 1
-                continue
-            parsed = parse_payload(
-                msg.value or b"", service_labels=settings.service_labels, max_bytes=settings.max_record_bytes
-            )
-            for record in parsed.records:
-                newest = max(newest, record.ts)
-            if msg.offset < warm_until:
-                records.extend(
-                    r if type(r) is MetricSample else KnownDeploy(r, r.ts >= analyse_from, rebuild.written_until)  # type: ignore[arg-type]
-                    for r in parsed.records
-                )
-                continue
-            records.extend(parsed.records)
-            live += len(parsed.records)
-            self._changes.extend(parsed.changes)  # (a peer's, read for state above, are its owner's)
-            live += len(parsed.changes)
-            skipped += parsed.skipped
-            rejected += len(parsed.rejections)
-            for bad in parsed.rejections:
-                reason = bad.reason if len(parsed.rejections) == 1 and bad.index == 0 else f"[{bad.index}] {bad.reason}"
-                self._dead_letter(producer, msg, reason)
-        self._partition_time[tp] = newest
-        return live, rejected, skipped
+        """Decode one partition's messages into ``records`` (consumers/decode.py) and dead-letter
+        the bad ones; (live records, rejected, skipped)."""
+        decoded = decode_messages(
+            messages,
+            records,
+            live_from=live_from,
+            analyse_from=analyse_from,
+            written_until=self._rewind_plan.written_until,
+            newest=self._watermark.newest.get(tp, float("-inf")),
+            max_bytes=self.settings.max_record_bytes,
+            service_labels=self.settings.service_labels,
+        )
+        self._watermark.newest[tp] = decoded.newest
+        self._changes.extend(decoded.changes)
+        for msg, reason in decoded.bad:
+            self._dead_letter(producer, msg, reason)
+        return decoded.live, len(decoded.bad), decoded.skipped
 
     def _low_watermark(self, consumer: Any, peers: Any) -> float | None:
-        """Event time up to which every partition read (owned or peer) with data left has been read.
-
-        A partition with records still ahead holds looks back to its newest event time (or entirely,
-        before its first record); one read to its end does too for IDLE_AFTER_S, then it is idle.
-        """
+        """Event time up to which every partition read (owned or peer) with data left has been read
+        (the rules: :class:`~aiops.consumers.offsets.Watermark`)."""
         views = [(consumer, list(consumer.assignment()))]
         if peers is not None:
             views.append((peers, list(peers.assignment())))
-        if time.monotonic() - self._end_offsets_at > END_OFFSETS_REFRESH_S:
-            self._list_end_offsets(views)
-        low, quiet = self._low_over(views)
-        if quiet and self._read_since_listing:
-            # A partition would count as idle, but on end offsets listed before the newest records
-            # were read. Only the broker's end offsets listed *after* them show a record appended
-            # before those (a deploy sent before later samples), whichever fetch or member it is
-            # on: list again (at most every LISTING_INTERVAL_S; until then, the partition holds).
-            if time.monotonic() - self._end_offsets_at >= LISTING_INTERVAL_S:
-                self._list_end_offsets(views)
-                low, quiet = self._low_over(views)
-            else:
-                low, _ = self._low_over(views, hold_quiet=True)
-        return low
 
-    def _list_end_offsets(self, views: list[tuple[Any, list[Any]]]) -> None:
-        self._read_since_listing = False
+        def partitions() -> list[PartitionView]:
+            return [PartitionView(tp, c.highwater(tp), _position(c, tp)) for c, tps in views for tp in tps]
+
+        return self._watermark.low_watermark(partitions, self._list_end_offsets)
+
+    def _list_end_offsets(self, tps: list[Any]) -> dict[Any, int] | None:
+        # On a connection of its own: behind a reading consumer's in-flight fetch, a listing waits
+        # tens of milliseconds. A failed listing leaves the partitions holding until the next one.
         try:
-            every = [tp for _, tps in views for tp in tps]
-            if every:
-                # On a connection of its own: behind a reading consumer's in-flight fetch, a
-                # listing waits tens of milliseconds.
-                self._end_offsets.update((self._lister or views[0][0]).end_offsets(every))
-            self._end_offsets_at = time.monotonic()
+            return dict(self._lister.end_offsets(tps))
         except Exception as exc:
             self._log_error(exc)
-
-    def _low_over(self, views: list[tuple[Any, list[Any]]], hold_quiet: bool = False) -> tuple[float | None, bool]:
-        """(low watermark, whether some partition was left out as quiet)."""
-        low: float | None = None
-        quiet = False
-        now = time.monotonic()
-        for c, tps in views:
-            for tp in tps:
-                fetched, listed = c.highwater(tp), self._end_offsets.get(tp)
-                high = listed if fetched is None else fetched if listed is None else max(fetched, listed)
-                try:
-                    position = c.position(tp, timeout_ms=0) if high is not None else None
-                except Exception:
-                    position = None
-                if high is not None and position is not None and position >= high:
-                    # Read to its end. Its next record may still be older than the other partitions'
-                    # progress (a fast producer, a batch in flight), so it holds looks back at its
-                    # newest event time until it has been quiet for IDLE_AFTER_S; then it is idle.
-                    if now - self._at_end_since.setdefault(tp, now) >= IDLE_AFTER_S and not hold_quiet:
-                        quiet = True
-                        continue
-                else:
-                    self._at_end_since.pop(tp, None)
-                seen = self._partition_time.get(tp, float("-inf"))
-                low = seen if low is None else min(low, seen)
-        return low, quiet
+            return None
 
     def _dead_letter(self, producer: Any, msg: Any, reason: str) -> None:
         """The original bytes, untouched, with headers saying why and where they came from."""
@@ -417,16 +332,15 @@ class ConsumerRunner:
         """
         from kafka.structs import OffsetAndMetadata
 
+        if self.pipeline.has_unwritten:
+            return  # the store has not taken this batch's effects: its records must be read again
         engine = self.pipeline.engine
-        meta = _Handoff(engine.open_since(), engine.looked_until).encode()
-        offsets = {}
-        for tp in consumer.assignment():
-            try:
-                position = consumer.position(tp, timeout_ms=0)
-            except Exception:
-                continue
-            if position is not None and position >= self._rebuild.warm_until.get(tp, -1):
-                offsets[tp] = OffsetAndMetadata(position, meta, -1)
+        meta = Handoff(engine.open_since(), engine.looked_until).encode()
+        positions = {tp: _position(consumer, tp) for tp in consumer.assignment()}
+        offsets = {
+            tp: OffsetAndMetadata(position, meta, -1)
+            for tp, position in commit_offsets(positions, self._rewind_plan).items()
+        }
         if not offsets:
             return
         if sync:
@@ -452,61 +366,41 @@ class ConsumerRunner:
         """
         from kafka.structs import TopicPartition
 
-        self._rebuild.needed = False
+        self._assigned.clear()
         owned = list(consumer.assignment())
         engine = self._engine_factory()
         self.pipeline.replace_engine(engine)
-        self._partition_time = {}
-        self._at_end_since = {}
-        self._end_offsets, self._end_offsets_at = {}, 0.0
-        committed: dict[Any, int] = {}
-        handoffs: list[_Handoff | None] = []
+        self._watermark.reset()
+        committed: dict[Any, tuple[int, str | None]] = {}
         for tp in owned:
             c = consumer.committed(tp, metadata=True)
-            if c is None or c.offset is None or c.offset < 0:
-                continue
-            committed[tp] = c.offset
-            handoffs.append(_Handoff.decode(c.metadata))
+            if c is not None and c.offset is not None and c.offset >= 0:
+                committed[tp] = (c.offset, c.metadata)
         peer_tps: list[Any] = []
         if peers is not None:
             topics = (self.settings.topic_metrics, self.settings.topic_deploys)
             every = {TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())}
             peer_tps = sorted(every - set(owned), key=lambda tp: (tp.topic, tp.partition))
             peers.assign(peer_tps)
-        known = [h for h in handoffs if h is not None]
-        # A partition no member ever committed but which holds records: the first start, or one
-        # added to the topic. (Members commit every partition they read, empty ones too.)
         firsts, ends = consumer.beginning_offsets(owned), consumer.end_offsets(owned)
-        fresh = [tp for tp in owned if tp not in committed and firsts[tp] < ends[tp]]
-        rebuild = self._rebuild
-        if not committed or len(known) < len(handoffs) or fresh:
-            # Nothing committed yet, no handoff metadata, or a partition never read: read everything
-            # there is. Warm deploys are then analysed in full and every effect is written again
-            # (the writes are idempotent).
-            start_ts = None
-            rebuild.analyse_from = rebuild.written_until = float("-inf")
-        else:
-            rebuild.analyse_from = min(h.open_since for h in known)
-            rebuild.written_until = min(h.looked_until for h in known)
-            start_ts = rebuild.analyse_from - engine.lookback - engine.config.step
-        rebuild.warm_until = dict(committed)
+        plan = plan_rewind(committed, owned, firsts, ends, engine.lookback + engine.config.step)
+        self._rewind_plan = plan
         for c, tps in ((consumer, owned), (peers, peer_tps)):
             if not tps:
                 continue
-            if start_ts is None or start_ts == float("-inf"):
+            if plan.start_ts is None:
                 c.seek_to_beginning(*tps)
-            else:
-                found = c.offsets_for_times({tp: int(max(0.0, start_ts) * 1000) for tp in tps})
-                ends = c.end_offsets(tps)
-                for tp in tps:
-                    o = found.get(tp)
-                    # Never past an owned partition's committed offset: what follows it is not done.
-                    c.seek(tp, min(o.offset if o is not None else ends[tp], committed.get(tp, ends[tp])))
+                continue
+            found = c.offsets_for_times({tp: int(max(0.0, plan.start_ts) * 1000) for tp in tps})
+            tp_ends = c.end_offsets(tps)
+            for tp in tps:
+                o = found.get(tp)
+                c.seek(tp, seek_offset(o.offset if o is not None else None, tp_ends[tp], plan.warm_until.get(tp)))
         log.info(
             "rebuilt engine state: %d owned and %d peer partition(s) from event time %s (%d to warm up)",
             len(owned),
             len(peer_tps),
-            start_ts,
+            plan.start_ts,
             len(committed),
         )
 
@@ -522,6 +416,15 @@ class ConsumerRunner:
             except Exception:
                 continue
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+
+
+def _position(consumer: Any, tp: Any) -> int | None:
+    """The next offset ``consumer`` reads from ``tp``, without waiting (None while it is unknown)."""
+    try:
+        position: int | None = consumer.position(tp, timeout_ms=0)
+        return position
+    except Exception:
+        return None
 
 
 class BackgroundConsumer:

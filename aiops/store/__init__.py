@@ -1,7 +1,7 @@
 """Persistence: the :class:`Store` protocol and its SQLite/PostgreSQL implementation."""
 
-from aiops.store.base import MAX_PAGE, DeploymentRow, IncidentFilter, Page, Store
-from aiops.store.sql import SqlStore, StoreConfigError, StoreError, StoreUnavailable, open_store
+from aiops.store.base import MAX_PAGE, DeploymentRow, IncidentFilter, Page, Store, StoreError, StoreUnavailable
+from aiops.store.sql import SqlStore, StoreConfigError, open_store
 
 __all__ = [
     "MAX_PAGE",

@@ -20,6 +20,20 @@ MAX_PAGE = 1000
 T = TypeVar("T")
 
 
+class StoreError(Exception):
+    """The store cannot be opened or used; the message says why in one line, for the CLI to print."""
+
+
+class StoreUnavailable(StoreError, RuntimeError):
+    """The database cannot take this call now: down, restarting, locked by another process, or full.
+
+    Raised only after the store has waited and retried for a while, and only where retrying later
+    is the right answer: nothing was written (the transaction rolled back), so callers keep what
+    they meant to write (a consumer holds its offsets, the API answers 503 with Retry-After).
+    The message is one line meant for an operator.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentFilter:
     service: str | None = None

@@ -12,16 +12,17 @@ only connecting and the parameter marker differ, so the same contract suite cove
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from aiops.model import (
     DeployEvent,
@@ -37,6 +38,8 @@ from aiops.store.base import (
     DeploymentRow,
     IncidentFilter,
     Page,
+    StoreError,
+    StoreUnavailable,
     check_limit,
     decode_cursor,
     encode_cursor,
@@ -56,14 +59,66 @@ def _migrations() -> list[tuple[int, str]]:
 
 # Any fixed 64-bit key: the PostgreSQL advisory lock that serialises migrations across processes.
 _MIGRATION_LOCK = 0x6A1095
+# How long one call waits for the database to come back (a PostgreSQL restart, another SQLite
+# writer) before it raises StoreUnavailable; SQLite's own busy timeout comes first.
+RETRY_S = 15.0
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_SEVERAL_PROCESSES = "several processes need PostgreSQL (AIOPS_DB=postgresql://...)"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _retried(method: Callable[Concatenate[SqlStore, _P], _R]) -> Callable[Concatenate[SqlStore, _P], _R]:
+    """Run a store call again while the database is unreachable, restarting or locked.
+
+    Each try is one whole transaction that either committed or rolled back, and every write is
+    keyed and idempotent, so a second try can never double a row. A full disk is not waited for:
+    it does not clear in seconds, and the caller must hold what it meant to write.
+    """
+
+    def call(self: SqlStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        deadline = time.monotonic() + self.retry_s
+        delay = 0.05
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                problem = self._transient(exc)
+                if problem is None:
+                    raise
+                reason, wait = problem
+                self._drop_connection()
+                if not wait or time.monotonic() + delay > deadline:
+                    raise StoreUnavailable(reason) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    functools.update_wrapper(call, method)
+    return call
 
 
 class SqlStore(OutboxSql):
-    """A Store over a DB-API connection; ``dialect`` is ``"sqlite"`` or ``"postgres"``."""
+    """A Store over a DB-API connection; ``dialect`` is ``"sqlite"`` or ``"postgres"``.
 
-    def __init__(self, connection: Any, dialect: str) -> None:
+    ``connect`` (optional) opens a connection: it is called when there is none yet and, for
+    PostgreSQL, again after the server went away, so a restarted database is picked up again.
+    """
+
+    def __init__(
+        self,
+        connection: Any,
+        dialect: str,
+        *,
+        connect: Callable[[], Any] | None = None,
+        retry_s: float = RETRY_S,
+        name: str = "",
+    ) -> None:
         self._conn = connection
         self._dialect = dialect
+        self._connect = connect
+        self.retry_s = retry_s
+        self._name = name or dialect
         # One connection, used from the API's worker threads and the engine: serialise access.
         self._lock = threading.RLock()
 
@@ -72,56 +127,121 @@ class SqlStore(OutboxSql):
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self._dialect == "postgres" else statement
 
+    def _connection(self) -> Any:
+        if self._conn is None:
+            if self._connect is None:
+                raise StoreUnavailable(f"{self._name}: the connection is closed")
+            self._conn = self._connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        """Forget a PostgreSQL connection the server dropped; the next call opens a new one.
+
+        A SQLite connection is never dropped: it is the database itself for ``:memory:``, and
+        a lock or a full disk does not break it.
+        """
+        if self._dialect != "postgres" or self._connect is None:
+            return
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with suppress(Exception):
+                    conn.close()
+
+    def _transient(self, exc: Exception) -> tuple[str, bool] | None:
+        """(one-line reason, worth waiting for) when ``exc`` says "not now" rather than "wrong"."""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, sqlite3.OperationalError):
+            text = first.lower()
+            if "full" in text:
+                return f"SQLite database {self._name} is full ({first}): free disk space; nothing was written", False
+            if "locked" in text or "busy" in text:
+                return (
+                    f"SQLite database {self._name} stayed locked by another process past the "
+                    f"{SQLITE_BUSY_TIMEOUT_S:g} s busy timeout; {_SEVERAL_PROCESSES}",
+                    True,
+                )
+            if "disk i/o" in text or "unable to open" in text:
+                return f"SQLite database {self._name}: {first}", True
+            return None
+        if self._dialect == "postgres":
+            import psycopg
+
+            if isinstance(exc, psycopg.errors.DiskFull):
+                return f"PostgreSQL {self._name} is out of disk ({first}); nothing was written", False
+            if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+                return f"PostgreSQL {self._name} unreachable ({first})", True
+        return None
+
     @contextmanager
     def _tx(self) -> Iterator[Any]:
         with self._lock:
-            cur = self._conn.cursor()
+            conn = self._connection()
+            cur = conn.cursor()
             try:
                 yield cur
-                self._conn.commit()
+                conn.commit()
             except BaseException:
-                self._conn.rollback()
+                with suppress(Exception):  # the server is gone: the transaction died with the connection
+                    conn.rollback()
                 raise
             finally:
-                cur.close()
+                with suppress(Exception):
+                    cur.close()
 
+    @_retried
     def _query(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._tx() as cur:
             cur.execute(self._sql(statement), params)
             return list(cur.fetchall())
 
     def migrate(self) -> None:
-        """Apply the migrations not applied yet. Processes starting together on one PostgreSQL
-        database (several consumers) take turns: each migration runs under a transaction-level
-        advisory lock and re-reads what is done once it holds it. (SQLite's own write lock does this.)"""
+        """Apply the migrations not applied yet. Processes starting together on one database
+        (several consumers) take turns: each migration runs under a write lock (PostgreSQL: a
+        transaction-level advisory lock; SQLite: ``BEGIN IMMEDIATE``, waited for with the busy
+        timeout) and re-reads what is done once it holds it."""
         for version, script in _migrations():
-            with self._tx() as cur:
-                if self._dialect == "postgres":
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-                cur.execute(self._sql("SELECT 1 FROM schema_migrations WHERE version = ?"), (version,))
-                if cur.fetchall():
-                    continue
-                for statement in (s.strip() for s in script.split(";")):
-                    if statement and not all(line.startswith("--") for line in statement.splitlines()):
-                        cur.execute(statement)
-                cur.execute(
-                    self._sql("INSERT INTO schema_migrations (version) VALUES (?) ON CONFLICT DO NOTHING"),
-                    (version,),
-                )
+            self._migrate_one(version, script)
+
+    @_retried
+    def _migrate_one(self, version: int, script: str) -> None:
+        with self._tx() as cur:
+            if self._dialect == "postgres":
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            else:
+                cur.execute("BEGIN IMMEDIATE")
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+            cur.execute(self._sql("SELECT 1 FROM schema_migrations WHERE version = ?"), (version,))
+            if cur.fetchall():
+                return
+            for statement in (s.strip() for s in script.split(";")):
+                if statement and not all(line.startswith("--") for line in statement.splitlines()):
+                    cur.execute(statement)
+            cur.execute(
+                self._sql("INSERT INTO schema_migrations (version) VALUES (?) ON CONFLICT DO NOTHING"),
+                (version,),
+            )
 
     def ping(self) -> bool:
+        """One try, no waiting: readiness must answer at once, also while the database is away."""
         try:
-            return bool(self._query("SELECT 1")[0][0] == 1)
-        except Exception:
+            with self._tx() as cur:
+                cur.execute("SELECT 1")
+                return bool(cur.fetchall()[0][0] == 1)
+        except Exception as exc:
+            if self._transient(exc) is not None:
+                self._drop_connection()
             return False
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+            self._conn, self._connect = None, None
 
     # --- writes ----------------------------------------------------------------------------------
 
+    @_retried
     def write(self, effects: Effects) -> None:
         if not effects:
             return
@@ -202,6 +322,7 @@ class SqlStore(OutboxSql):
             if announce:
                 self._outbox_enqueue(cur, effects.incidents, effects.verdicts, prior, time.time())
 
+    @_retried
     def set_incident_status(self, incident_id: str, status: IncidentStatus, at: float) -> Incident | None:
         resolved_at = at if status is IncidentStatus.RESOLVED else None
         with self._tx() as cur:
@@ -220,6 +341,7 @@ class SqlStore(OutboxSql):
                 self._outbox_enqueue(cur, [changed], [], prior, time.time())
         return self.get_incident(incident_id)
 
+    @_retried
     def add_feedback(self, feedback: Feedback) -> None:
         with self._tx() as cur:
             cur.execute(
@@ -371,6 +493,7 @@ class SqlStore(OutboxSql):
             for r in rows
         ]
 
+    @_retried
     def delete_feedback(self, feedback_id: str) -> bool:
         with self._tx() as cur:
             cur.execute(self._sql("DELETE FROM feedback WHERE id = ?"), (feedback_id,))
@@ -400,37 +523,32 @@ class SqlStore(OutboxSql):
             return run_delivery_query(cur, query, self._sql, self._dialect)
 
 
-class StoreError(Exception):
-    """The store cannot be opened; the message says why in one line, for the CLI to print."""
-
-
 class StoreConfigError(StoreError, ValueError):
     """The store URL is wrong: unknown scheme, or a SQLite file in a folder that does not exist."""
 
 
-class StoreUnavailable(StoreError):
-    """The store URL is fine but the database cannot be reached or opened."""
-
-
-def open_store(url: str) -> SqlStore:
+def open_store(url: str, *, retry_s: float | None = None) -> SqlStore:
     """Open and migrate the store named by ``url``: ``sqlite:///path``, ``sqlite://:memory:``, ``postgresql://...``.
 
-    A SQLite file's folder must exist: creating it silently (as root, from a typo) hid mistakes.
+    Connecting is retried like any call (``retry_s``), so processes started together, or before
+    their database is up, wait for it; if it does not come, :class:`StoreUnavailable` says why in
+    one line. A SQLite file's folder must exist: creating it silently (as root, from a typo) hid
+    mistakes.
 
     >>> open_store("mysql://x")
     Traceback (most recent call last):
     ...
     aiops.store.sql.StoreConfigError: unsupported store URL 'mysql://x' (use sqlite:///path or postgresql://...)
     """
+    retry_s = RETRY_S if retry_s is None else retry_s
     if url.startswith(("postgresql://", "postgres://")):
         import psycopg
 
-        try:
-            conn = psycopg.connect(url, autocommit=False, connect_timeout=10)
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {first}") from None
-        store = SqlStore(conn, "postgres")
+        def connect_postgres() -> Any:
+            return psycopg.connect(url, autocommit=False, connect_timeout=5)
+
+        name = url.split("@")[-1]  # never the password
+        store = SqlStore(None, "postgres", connect=connect_postgres, retry_s=retry_s, name=name)
     elif url.startswith("sqlite://"):
         # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
         path = url.removeprefix("sqlite://").removeprefix("/")
@@ -438,14 +556,24 @@ def open_store(url: str) -> SqlStore:
             folder = Path(path).expanduser().parent
             if not folder.is_dir():
                 raise StoreConfigError(f"folder {str(folder)!r} of {url!r} does not exist (create it first)")
-        try:
-            lite = sqlite3.connect(path or ":memory:", check_same_thread=False, timeout=30)
-            if path != ":memory:":
-                lite.execute("PRAGMA journal_mode=WAL")  # readers (the API) never block the writer
-            lite.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open SQLite file {path!r}: {exc}") from None
-        store = SqlStore(lite, "sqlite")
+
+        def connect_sqlite() -> Any:
+            # The busy timeout makes every statement of this connection wait for another process's
+            # write lock instead of failing at once.
+            lite = sqlite3.connect(path or ":memory:", check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_S)
+            try:
+                lite.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+                # Readers (the API) never block the writer. Switching needs a lock of its own:
+                # skip it when another process has switched the file already.
+                if path != ":memory:" and lite.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    lite.execute("PRAGMA journal_mode=WAL")
+                lite.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                lite.close()
+                raise
+            return lite
+
+        store = SqlStore(None, "sqlite", connect=connect_sqlite, retry_s=retry_s, name=path or ":memory:")
     else:
         raise StoreConfigError(f"unsupported store URL {url!r} (use sqlite:///path or postgresql://...)")
     store.migrate()

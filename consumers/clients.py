@@ -1,0 +1,101 @@
+"""The kafka-python clients a consumer process uses, configured in one place.
+
+Four clients, because each has one job and must not wait behind another's: the group member
+(owned partitions, commits), the peer view (other members' partitions, group-less, never commits),
+the lister (end offsets only, on its own connection: behind a reading consumer's in-flight fetch a
+listing waits tens of milliseconds) and the producer (dead letters).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aiops.config import Settings
+
+log = logging.getLogger("aiops.consumers")
+
+
+def kafka_client_options(settings: Settings) -> dict[str, Any]:
+    """Bootstrap plus pass-through security settings (AIOPS_KAFKA_SECURITY_PROTOCOL, _SASL_*, _SSL_*)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap.split(",") if settings.kafka_bootstrap else []
+    }
+    options.update(settings.kafka_security)  # e.g. security_protocol, sasl_mechanism, ssl_cafile
+    return options
+
+
+def listener(on_assigned: Callable[[], None]) -> Any:
+    """A rebalance listener. Callbacks must not block: they only flag the rebuild the poll loop does."""
+    from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+    class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+        def on_partitions_revoked(self, revoked: Any) -> None:
+            log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+        def on_partitions_assigned(self, assigned: Any) -> None:
+            log.info("partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+            on_assigned()
+
+    return Listener()
+
+
+def group_consumer(settings: Settings, max_poll_records: int, rebalance_listener: Any) -> Any:
+    """The group member: range assignor (partition i of both topics to one member), manual commits."""
+    from kafka import KafkaConsumer
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+    consumer = KafkaConsumer(
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        partition_assignment_strategy=(RangePartitionAssignor,),
+        max_poll_records=max_poll_records,
+        # Catching up on lag: fewer, larger fetches. Memory stays bounded by fetch_max_bytes.
+        max_partition_fetch_bytes=8 << 20,
+        fetch_max_bytes=48 << 20,
+        max_poll_interval_ms=300_000,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        reconnect_backoff_max_ms=5_000,
+        client_id=f"aiops-{threading.get_ident()}",
+        **kafka_client_options(settings),
+    )
+    consumer.subscribe([settings.topic_metrics, settings.topic_deploys], listener=rebalance_listener)
+    return consumer
+
+
+def peer_consumer(settings: Settings, max_poll_records: int) -> Any:
+    """Reads, outside the group and without committing, the partitions other members own."""
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=max_poll_records,
+        reconnect_backoff_max_ms=5_000,
+        client_id=f"aiops-peers-{threading.get_ident()}",
+        **kafka_client_options(settings),
+    )
+
+
+def lister(settings: Settings) -> Any:
+    """Lists end offsets only: no group, no assignment, never fetches."""
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(
+        group_id=None,
+        enable_auto_commit=False,
+        client_id=f"aiops-offsets-{threading.get_ident()}",
+        **kafka_client_options(settings),
+    )
+
+
+def producer(settings: Settings) -> Any:
+    """For dead letters: acknowledged by every in-sync replica before the offset moves past them."""
+    from kafka import KafkaProducer
+
+    return KafkaProducer(acks="all", linger_ms=5, retries=10, **kafka_client_options(settings))

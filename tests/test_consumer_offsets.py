@@ -1,0 +1,263 @@
+"""The consumer's offset and handoff rules (consumers/offsets.py), case by case, without a broker."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pytest
+
+from aiops.consumers.offsets import (
+    Handoff,
+    PartitionView,
+    Rewind,
+    Watermark,
+    commit_offsets,
+    plan_rewind,
+    seek_offset,
+)
+
+INF = math.inf
+H = Handoff(1000.0, 1600.0).encode()  # an analysis open since 1000, looks stored up to 1600
+H2 = Handoff(800.0, 1700.0).encode()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (Handoff(1.5, 2.5).encode(), Handoff(1.5, 2.5)),
+        (Handoff(-INF, -INF).encode(), Handoff(-INF, -INF)),  # nothing open, nothing looked at yet
+        ('{"open_since": 3, "looked_until": null}', Handoff(3.0, -INF)),
+        (None, None),  # no metadata: committed by an older version
+        ("", None),
+        ("not json", None),
+        ('{"open_since": 3}', None),  # a field missing
+        ('{"open_since": "x", "looked_until": 1}', None),
+    ],
+)
+def test_handoff_metadata_round_trips_and_rejects_what_it_did_not_write(text: str | None, expected: object) -> None:
+    assert Handoff.decode(text) == expected
+
+
+# committed: partition -> (offset, metadata); firsts/ends of every owned partition
+@pytest.mark.parametrize(
+    ("case", "committed", "owned", "firsts", "ends", "expected"),
+    [
+        (
+            "nothing committed: read everything, write every effect",
+            {},
+            ["a", "b"],
+            {"a": 0, "b": 0},
+            {"a": 10, "b": 0},
+            Rewind(None, -INF, -INF, {}),
+        ),
+        (
+            "every partition committed with a handoff: from the earliest open analysis minus the lookback",
+            {"a": (7, H), "b": (3, H2)},
+            ["a", "b"],
+            {"a": 0, "b": 0},
+            {"a": 10, "b": 5},
+            Rewind(800.0 - 100.0, 800.0, 1600.0, {"a": 7, "b": 3}),
+        ),
+        (
+            "a commit without handoff metadata (an older version): everything again",
+            {"a": (7, H), "b": (3, None)},
+            ["a", "b"],
+            {"a": 0, "b": 0},
+            {"a": 10, "b": 5},
+            Rewind(None, -INF, -INF, {"a": 7, "b": 3}),
+        ),
+        (
+            "a partition with records no member committed (added to the topic): everything again",
+            {"a": (7, H)},
+            ["a", "b"],
+            {"a": 0, "b": 0},
+            {"a": 10, "b": 4},
+            Rewind(None, -INF, -INF, {"a": 7}),
+        ),
+        (
+            "an uncommitted partition that is empty changes nothing",
+            {"a": (7, H)},
+            ["a", "b"],
+            {"a": 0, "b": 4},
+            {"a": 10, "b": 4},
+            Rewind(1000.0 - 100.0, 1000.0, 1600.0, {"a": 7}),
+        ),
+        (
+            "handoffs from before any look: from the beginning",
+            {"a": (2, Handoff(-INF, -INF).encode())},
+            ["a"],
+            {"a": 0},
+            {"a": 2},
+            Rewind(None, -INF, -INF, {"a": 2}),
+        ),
+    ],
+)
+def test_plan_rewind(
+    case: str,
+    committed: Mapping[str, tuple[int, str | None]],
+    owned: list[str],
+    firsts: Mapping[str, int],
+    ends: Mapping[str, int],
+    expected: Rewind,
+) -> None:
+    assert plan_rewind(committed, owned, firsts, ends, lookback=100.0) == expected, case
+
+
+@pytest.mark.parametrize(
+    ("found", "end", "committed", "expected"),
+    [
+        (5, 20, 12, 5),  # the first record at the start time, before the commit
+        (15, 20, 12, 12),  # never past the committed offset: what follows it is not done
+        (None, 20, 12, 12),  # no record that late: at most the commit
+        (None, 20, None, 20),  # a peer partition (no commit) with no record that late: its end
+        (3, 20, None, 3),
+    ],
+)
+def test_seek_offset(found: int | None, end: int, committed: int | None, expected: int) -> None:
+    assert seek_offset(found, end, committed) == expected
+
+
+@pytest.mark.parametrize(
+    ("positions", "warm_until", "expected"),
+    [
+        ({"a": 5, "b": 0}, {}, {"a": 5, "b": 0}),  # every position, an empty partition's too
+        ({"a": 5, "b": 9}, {"a": 7, "b": 9}, {"b": 9}),  # a still warming up keeps the old commit
+        ({"a": 7}, {"a": 7}, {"a": 7}),  # read up to the old commit: its own from now on
+        ({"a": None, "b": 2}, {}, {"b": 2}),  # a position not known yet is not committed
+    ],
+)
+def test_commit_offsets(positions: dict[str, int | None], warm_until: dict[str, int], expected: dict[str, int]) -> None:
+    assert commit_offsets(positions, Rewind(warm_until=dict(warm_until))) == expected
+
+
+def test_live_from_marks_warm_records() -> None:
+    plan = Rewind(warm_until={"a": 7})
+    assert plan.live_from("a") == 7 and plan.live_from("peer") == -1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Broker:
+    """End offsets the broker lists, counting the listings."""
+
+    def __init__(self, ends: dict[str, int]) -> None:
+        self.ends = ends
+        self.calls = 0
+        self.failing = False
+
+    def __call__(self, tps: list[str]) -> dict[str, int] | None:
+        self.calls += 1
+        return None if self.failing else {tp: self.ends[tp] for tp in tps}
+
+
+def views(*rows: tuple[str, int | None, int | None]) -> list[PartitionView]:
+    return [PartitionView(*row) for row in rows]
+
+
+# (partition, fetched high watermark, position); newest event time read per partition; seconds at end
+@pytest.mark.parametrize(
+    ("case", "rows", "newest", "listed", "quiet_for", "expected"),
+    [
+        (
+            "records ahead everywhere: the least advanced partition",
+            [("a", 10, 5), ("b", 10, 2)],
+            {"a": 50.0, "b": 40.0},
+            {},
+            0.0,
+            40.0,
+        ),
+        ("a partition not read yet holds everything", [("a", 10, 5), ("b", 10, 0)], {"a": 50.0}, {}, 0.0, -INF),
+        ("read to its end just now: still holds", [("a", 10, 10), ("b", 10, 2)], {"a": 30.0, "b": 40.0}, {}, 1.0, 30.0),
+        (
+            "read to its end for 5 s: idle, left out",
+            [("a", 10, 10), ("b", 10, 2)],
+            {"a": 30.0, "b": 40.0},
+            {},
+            5.0,
+            40.0,
+        ),
+        (
+            "the broker lists more than the fetch saw: not at its end",
+            [("a", 10, 10), ("b", 10, 2)],
+            {"a": 30.0, "b": 40.0},
+            {"a": 12},
+            5.0,
+            30.0,
+        ),
+        ("every partition idle: no watermark", [("a", 10, 10)], {"a": 30.0}, {}, 5.0, None),
+        ("no fetch yet, the listing says empty and quiet", [("a", None, 0)], {}, {"a": 0}, 5.0, None),
+        (
+            "position unknown: holds at what it read",
+            [("a", 10, None), ("b", 10, 2)],
+            {"a": 30.0, "b": 40.0},
+            {},
+            5.0,
+            30.0,
+        ),
+    ],
+)
+def test_low_watermark(
+    case: str,
+    rows: list[tuple[str, int | None, int | None]],
+    newest: dict[str, float],
+    listed: dict[str, int],
+    quiet_for: float,
+    expected: float | None,
+) -> None:
+    clock = Clock()
+    broker = Broker({r[0]: listed.get(r[0], 0) for r in rows})
+    mark = Watermark(clock=clock)
+    mark.newest.update(newest)
+    mark.low_watermark(lambda: views(*rows), broker)  # first sight: starts the idle clocks
+    clock.now += quiet_for
+    broker.ends.update(listed)
+    mark.listed_at = clock.now  # a fresh listing already in hand
+    mark.listed.update(listed)
+    assert mark.low_watermark(lambda: views(*rows), broker) == expected, case
+
+
+def test_a_partition_counts_as_idle_only_on_an_end_listed_after_the_newest_records() -> None:
+    # A deploy flushed to partition "a" before later samples reached "b": the fetch of "a" saw no
+    # new high watermark yet. Idle on the old listing would let a look pass the deploy's time.
+    clock = Clock()
+    broker = Broker({"a": 10, "b": 10})
+    mark = Watermark(clock=clock)
+    mark.newest.update({"a": 30.0, "b": 90.0})
+    parts = views(("a", 10, 10), ("b", 10, 10))
+    mark.low_watermark(lambda: parts, broker)
+    clock.now += 6.0
+    mark.low_watermark(lambda: parts, broker)  # both idle on a fresh listing: no watermark
+    mark.read()  # records were read since that listing
+    broker.ends["a"] = 11  # ... and the broker has one more record on "a"
+    mark.listed_at = clock.now - 0.1  # listed 0.1 s ago: too soon to list again
+    calls = broker.calls
+    assert mark.low_watermark(lambda: parts, broker) == 30.0  # holds: not idle on a stale end
+    assert broker.calls == calls
+    clock.now += 0.2  # the listing interval has passed: list again, and "a" is not at its end
+    assert mark.low_watermark(lambda: parts, broker) == 30.0
+    assert broker.calls == calls + 1 and mark.listed["a"] == 11
+
+
+def test_a_failed_listing_is_tried_again_at_the_next_call() -> None:
+    clock = Clock()
+    broker = Broker({"a": 10})
+    broker.failing = True
+    mark = Watermark(clock=clock)
+    mark.low_watermark(lambda: views(("a", None, 0)), broker)
+    mark.low_watermark(lambda: views(("a", None, 0)), broker)
+    assert broker.calls == 2 and mark.listed == {}
+
+
+def test_reset_forgets_progress() -> None:
+    mark = Watermark()
+    mark.newest["a"] = 5.0
+    mark.listed["a"] = 3
+    mark.reset()
+    assert mark.newest == {} and mark.listed == {} and mark.listed_at == -INF

@@ -1,0 +1,95 @@
+"""The pipeline's guarantees to a consumer: effects the store refused are kept and written first, and
+the engine's horizon is only moved under the pipeline's lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiops.config import Settings
+from aiops.engine import Engine
+from aiops.model import DeployEvent, Effects
+from aiops.service import Pipeline
+from aiops.store import StoreUnavailable, open_store
+
+
+class FlakyStore:
+    """A real store that refuses writes while ``down`` is set."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.down = False
+        self.writes: list[Effects] = []
+
+    def write(self, effects: Effects) -> None:
+        if self.down:
+            raise StoreUnavailable("PostgreSQL test unreachable")
+        self.writes.append(effects)
+        self.inner.write(effects)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def deploy(i: int) -> DeployEvent:
+    return DeployEvent.create("svc", f"v{i}", 1795000000.0 + i * 3600, id=f"d{i}")
+
+
+def test_refused_effects_are_kept_until_the_store_takes_them(tmp_path: Path) -> None:
+    store = FlakyStore(open_store(f"sqlite:///{tmp_path}/p.db"))
+    pipeline = Pipeline(Engine(Settings().engine), store)  # type: ignore[arg-type]
+    store.down = True
+    with pytest.raises(StoreUnavailable):
+        pipeline.ingest_records([deploy(1)])
+    assert pipeline.has_unwritten
+    with pytest.raises(StoreUnavailable):
+        pipeline.write_unwritten()  # still down: still held
+    store.down = False
+    pipeline.write_unwritten()
+    assert not pipeline.has_unwritten
+    pipeline.ingest_records([deploy(2)])
+    assert [[d.id for d in w.deploys] for w in store.writes] == [["d1"], ["d2"]]  # the held one first
+    assert {r.deploy.id for r in store.inner.list_deployments().items} == {"d1", "d2"}
+    store.inner.close()
+
+
+def test_a_new_engine_drops_what_the_old_one_could_not_write(tmp_path: Path) -> None:
+    # The records behind them were never committed: the rebuilt engine reads them again.
+    store = FlakyStore(open_store(f"sqlite:///{tmp_path}/p.db"))
+    pipeline = Pipeline(Engine(Settings().engine), store)  # type: ignore[arg-type]
+    store.down = True
+    with pytest.raises(StoreUnavailable):
+        pipeline.ingest_records([deploy(1)])
+    pipeline.replace_engine(Engine(Settings().engine))
+    assert not pipeline.has_unwritten
+    store.inner.close()
+
+
+def test_the_horizon_moves_only_under_the_pipelines_lock() -> None:
+    pipeline = Pipeline(Engine(Settings().engine), None)
+    moved = threading.Event()
+    with pipeline._lock:  # a batch in progress (the API's thread shares the engine)
+        setter = threading.Thread(target=lambda: (pipeline.set_horizon_limit(123.0), moved.set()))
+        setter.start()
+        time.sleep(0.2)
+        assert not moved.is_set() and pipeline.engine.horizon_limit != 123.0
+    setter.join(timeout=5)
+    assert moved.is_set() and pipeline.engine.horizon_limit == 123.0
+
+
+def test_no_new_records_are_taken_while_earlier_effects_wait_for_the_store(tmp_path: Path) -> None:
+    store = FlakyStore(open_store(f"sqlite:///{tmp_path}/p.db"))
+    pipeline = Pipeline(Engine(Settings().engine), store)  # type: ignore[arg-type]
+    store.down = True
+    with pytest.raises(StoreUnavailable):
+        pipeline.ingest_records([deploy(1)])
+    with pytest.raises(StoreUnavailable):
+        pipeline.ingest_records([deploy(2)])  # refused before the engine saw it: the caller retries it
+    store.down = False
+    pipeline.ingest_records([deploy(2)])  # the retry: d1 is written first, then d2, each once
+    assert [d.id for w in store.writes for d in w.deploys] == ["d1", "d2"]
+    store.inner.close()
