@@ -13,7 +13,7 @@ import pytest
 from aiops.config import Settings
 from aiops.engine import Engine
 from aiops.model import DeployEvent, Effects
-from aiops.service import Pipeline
+from aiops.pipeline import Pipeline
 from aiops.store import StoreUnavailable, open_store
 
 
