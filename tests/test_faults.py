@@ -23,7 +23,7 @@ import pytest
 
 from aiops import cli
 from aiops.model import DeployEvent, Effects
-from aiops.simulate import FleetSpec, simulate_fleet
+from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.store import StoreUnavailable, open_store
 from aiops.store import sql as store_sql
 
