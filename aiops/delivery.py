@@ -3,7 +3,7 @@
 Four DORA measures plus the time to a verdict, for a service, a team or the fleet, over a range,
 in day, week or month buckets (UTC; weeks start on Monday), each placed in the DORA performance
 bands (:data:`BANDS_SOURCE`). The database computes every number (aiops/store/delivery_sql.py);
-this module chooses the buckets, names the bands and shapes the report (CONTRACTS.md 12).
+this module chooses the buckets, names the bands and shapes the report (docs/contracts.md section 12).
 
 What counts:
 
@@ -257,7 +257,7 @@ def delivery_report(
     service: str | None = None,
     team: str | None = None,
 ) -> dict[str, Any]:
-    """The delivery report of [start, end) (CONTRACTS.md 12): the range's measures and each bucket's."""
+    """The delivery report of [start, end) (docs/contracts.md section 12): the range's measures and each bucket's."""
     bounds = bucket_bounds(start, end, bucket)
     stats = store.delivery_stats(DeliveryQuery(tuple(bounds), service=service, team=team))
     empty = GroupStats()

@@ -80,7 +80,7 @@ class DeployEvent:
     ts: float
     kind: DeployKind = DeployKind.DEPLOY
     environment: str = ""
-    # Delivery metrics (CONTRACTS.md 12): who shipped it, and when its change was committed or merged.
+    # Delivery metrics (docs/contracts.md section 12): who shipped it, and when its change was committed or merged.
     team: str = ""
     commit_ts: float | None = None
     artifact: str = ""  # the CDEvents artifactId (a purl): ties change.merged events to this deploy

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from aiops import cli
-from aiops.model import DeployEvent, Effects
 from aiops.eval.simulate import FleetSpec, simulate_fleet
+from aiops.model import DeployEvent, Effects
 from aiops.store import StoreUnavailable, open_store
 from aiops.store import sql as store_sql
 

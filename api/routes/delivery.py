@@ -1,4 +1,4 @@
-"""``GET /v1/delivery``: delivery metrics (DORA) for a service, a team or the fleet (CONTRACTS.md 12)."""
+"""``GET /v1/delivery``: delivery metrics (DORA) for a service, a team or the fleet (docs/contracts.md section 12)."""
 
 from __future__ import annotations
 
