@@ -162,3 +162,15 @@ def test_incident_timeline_shows_notifications_sent(open_client: TestClient, sto
     assert Sender(store, [channel], NotifySettings(), client=client).run_once() == 2  # verdict + incident
     timeline = open_client.get(f"/ui/incidents/{incident_id}").text
     assert "notice of opened sent to webhook" in timeline
+
+
+def test_delivery_page_counts_the_replayed_deploys(open_client: TestClient) -> None:
+    """Two production deploys (api v2 failed its verdict, web w7 passed): a 50 % change-failure rate."""
+    page = open_client.get("/ui/delivery", params={"since": "365d", "bucket": "month"})
+    assert page.status_code == 200 and 'id="delivery-summary"' in page.text
+    summary = page.text[page.text.index('id="delivery-summary"') : page.text.index('id="delivery-buckets"')]
+    assert "2 deploys" in summary and "50.0 %" in summary and "1 of 2: 1 failed verdict(s)" in summary
+    only_web = open_client.get("/ui/delivery", params={"service": "web", "since": "365d"}).text
+    assert "1 deploys" in only_web and "0.0 %" in only_web
+    bad = open_client.get("/ui/delivery", params={"since": "2w"})
+    assert bad.status_code == 400 and "since: &#39;2w&#39;" in bad.text

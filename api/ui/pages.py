@@ -174,3 +174,47 @@ def deployment_page(request: Request, deployment_id: str, store: StoreDep, viewe
 def fleet_page(request: Request, store: StoreDep, viewer: ViewerDep) -> Response:
     rows = fleet_rows(store.latest_deployments(), store.count_open_incidents())
     return page(request, "fleet.html", viewer, rows=rows)
+
+
+DELIVERY_RANGES = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
+
+
+@router.get("/ui/delivery", response_class=HTMLResponse)
+def delivery_page(
+    request: Request,
+    store: StoreDep,
+    viewer: ViewerDep,
+    team: Annotated[str, Query(max_length=256)] = "",
+    service: Annotated[str, Query(max_length=256)] = "",
+    since: Annotated[str, Query(max_length=8)] = "30d",
+    bucket: Annotated[str, Query(max_length=8)] = "week",
+) -> Response:
+    """How often, how fast and how safely a team (or service, or the fleet) ships: the DORA measures
+    and time to verdict over a range, per bucket, each in its band (aiops.delivery, SQL over the store)."""
+    from aiops.delivery import DAY, Bucket, delivery_report
+
+    if since not in DELIVERY_RANGES:
+        raise PageError(400, f"since: {since!r} is not one of {', '.join(DELIVERY_RANGES)}")
+    if bucket not in {b.value for b in Bucket}:
+        raise PageError(400, f"bucket: {bucket!r} is not one of {', '.join(b.value for b in Bucket)}")
+    end = float(int(time.time()))
+    report = delivery_report(
+        store,
+        start=end - DELIVERY_RANGES[since] * DAY,
+        end=end,
+        bucket=Bucket(bucket),
+        service=service.strip() or None,
+        team=team.strip() or None,
+    )
+    return page(
+        request,
+        "delivery.html",
+        viewer,
+        report=report,
+        team=team,
+        service=service,
+        since=since,
+        bucket=bucket,
+        ranges=list(DELIVERY_RANGES),
+        buckets=[b.value for b in Bucket],
+    )
