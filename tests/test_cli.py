@@ -227,7 +227,7 @@ def test_sorted_lines_merges_runs_into_event_time_order(tmp_path: Path) -> None:
     ("url", "code", "words"),
     [
         ("mysql://x", 2, "unsupported store URL"),
-        ("postgresql://u@127.0.0.1:1/x", 69, "cannot connect to PostgreSQL"),
+        ("postgresql://u@127.0.0.1:1/x", 69, "PostgreSQL 127.0.0.1:1/x unreachable"),
         ("sqlite:////nonexistent/dir/a.db", 2, "does not exist"),
     ],
 )

@@ -136,7 +136,7 @@ def test_a_consumer_batch_keeps_merged_changes_apart_for_the_store() -> None:
     runner = ConsumerRunner(Settings(kafka_bootstrap="127.0.0.1:9"), Pipeline(Engine(), None))
     records: list[Any] = []
     messages = [SimpleNamespace(value=json.dumps(e).encode(), offset=i) for i, e in enumerate((merged, deployed))]
-    live, rejected, skipped = runner._read("tp", messages, records, None, warm_until=0, analyse_from=0.0)
+    live, rejected, skipped = runner._read("tp", messages, records, None, live_from=0, analyse_from=0.0)
     assert (live, rejected, skipped) == (2, 0, 0)
     assert [type(r).__name__ for r in records] == ["DeployEvent"]  # the engine never sees the change
     assert [c.artifact for c in runner._changes] == ["pkg:oci/checkout@sha256:ab"]
