@@ -20,8 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiops.detectors.registry import DEFAULT_JUDGE, JUDGES
-from aiops.engine import EngineConfig
+from aiops.engine_config import EngineConfig
 from aiops.model import Direction
+
+# One place for each default: the engine's own, and the store in the working folder.
+ENGINE_DEFAULTS = EngineConfig()
+DEFAULT_DB = "sqlite:///aiops.db"
 
 
 class ConfigError(ValueError):
@@ -37,7 +41,7 @@ class ApiToken:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    db: str = "sqlite:///aiops.db"
+    db: str = DEFAULT_DB
     kafka_bootstrap: str | None = None
     topic_metrics: str = "aiops.metrics"
     topic_deploys: str = "aiops.deploys"
@@ -90,18 +94,18 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"AIOPS_METRIC_DIRECTIONS: {item!r} must be metric=up|down|both") from None
         engine = EngineConfig(
-            baseline_window=_float(source, "AIOPS_BASELINE_WINDOW_S", 3600.0),
-            analysis_window=_float(source, "AIOPS_ANALYSIS_WINDOW_S", 1800.0),
-            step=_float(source, "AIOPS_CHECK_STEP_S", 60.0),
-            lateness=_float(source, "AIOPS_LATENESS_S", 60.0),
-            fleet_check=_flag(source, "AIOPS_FLEET_CONTROL", True),
-            multivariate=_flag(source, "AIOPS_MULTIVARIATE", False),
+            baseline_window=_float(source, "AIOPS_BASELINE_WINDOW_S", ENGINE_DEFAULTS.baseline_window),
+            analysis_window=_float(source, "AIOPS_ANALYSIS_WINDOW_S", ENGINE_DEFAULTS.analysis_window),
+            step=_float(source, "AIOPS_CHECK_STEP_S", ENGINE_DEFAULTS.step),
+            lateness=_float(source, "AIOPS_LATENESS_S", ENGINE_DEFAULTS.lateness),
+            fleet_check=_flag(source, "AIOPS_FLEET_CONTROL", ENGINE_DEFAULTS.fleet_check),
+            multivariate=_flag(source, "AIOPS_MULTIVARIATE", ENGINE_DEFAULTS.multivariate),
             directions=directions,
             judge=_judge(get("AIOPS_JUDGE", DEFAULT_JUDGE)),
-            history_window=_float(source, "AIOPS_HISTORY_WINDOW_S", 6 * 3600.0),
+            history_window=_float(source, "AIOPS_HISTORY_WINDOW_S", ENGINE_DEFAULTS.history_window),
         )
         return cls(
-            db=get("AIOPS_DB", "sqlite:///aiops.db"),
+            db=get("AIOPS_DB", DEFAULT_DB),
             kafka_bootstrap=source.get("AIOPS_KAFKA_BOOTSTRAP") or None,
             topic_metrics=get("AIOPS_TOPIC_METRICS", "aiops.metrics"),
             topic_deploys=get("AIOPS_TOPIC_DEPLOYS", "aiops.deploys"),
