@@ -42,12 +42,15 @@ from aiops.model import Direction, MetricVerdict, VerdictResult
 
 
 def _p_value(z: float, direction: Direction) -> float:
-    """One-sided (the worse way) normal tail of ``z``; two-sided when both ways are worse."""
+    """One-sided (the worse way) normal tail of ``z``; two-sided when both ways are worse. Floored at
+    1e-300: beyond that a double says 0, and "p=0" claims more than any model can."""
     if direction is Direction.UP_IS_WORSE:
-        return 0.5 * math.erfc(z / math.sqrt(2))
-    if direction is Direction.DOWN_IS_WORSE:
-        return 0.5 * math.erfc(-z / math.sqrt(2))
-    return math.erfc(abs(z) / math.sqrt(2))
+        p = 0.5 * math.erfc(z / math.sqrt(2))
+    elif direction is Direction.DOWN_IS_WORSE:
+        p = 0.5 * math.erfc(-z / math.sqrt(2))
+    else:
+        p = math.erfc(abs(z) / math.sqrt(2))
+    return max(p, 1e-300)
 
 
 @dataclass(slots=True)
