@@ -329,6 +329,7 @@ def test_full_disk_under_sqlite_holds_offsets_and_skips_nothing(kafka_bootstrap:
 
 
 @pytest.mark.kafka
+@pytest.mark.timeout(600)  # real time: two deploys, each decided 4-5 minutes after it (see below)
 def test_live_latency_benchmark_runs(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
     # A smoke run of benchmarks/live_latency.py: a few services, short looks, two failing deploys.
     from benchmarks.live_latency import main
