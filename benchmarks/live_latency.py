@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     lateness = settings.engine.lateness
     services = [f"svc-{i:03d}" for i in range(args.services)]
     rng = np.random.default_rng(7)
+    _create_topics(settings, kafka_client_options(settings))
     producer = KafkaProducer(acks=1, linger_ms=2, batch_size=256 * 1024, **kafka_client_options(settings))
 
     def send(topic: str, event: dict[str, Any], service: str, ts: float) -> None:
@@ -128,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         def poll() -> None:
             with httpx.Client(base_url=url, timeout=5) as client:
                 while not stop.is_set():
-                    for row in client.get("/v1/deployments", params={"limit": 1000}).json()["items"]:
+                    try:
+                        rows = client.get("/v1/deployments", params={"limit": 1000}).json()["items"]
+                    except httpx.HTTPError as exc:  # a slow answer must not end the polling
+                        print(f"poll failed, polling on: {exc!r}", file=sys.stderr, flush=True)
+                        rows = []
+                    for row in rows:
                         if row["verdict"] == "fail" and row["id"] not in seen:
                             seen[row["id"]] = (float(row["decided_at"]), time.time())
                     time.sleep(0.1)
@@ -162,6 +168,15 @@ def main(argv: list[str] | None = None) -> int:
             next_tick += args.interval
         stop.set()
         poller.join()
+        if not set(deploy_ids) <= set(seen):  # say where the others stand, so a failed run explains itself
+            with httpx.Client(base_url=url, timeout=30) as client:
+                rows = client.get("/v1/deployments", params={"limit": 1000}).json()["items"]
+            for row in rows:
+                if row["id"] in deploy_ids and row["id"] not in seen:
+                    print(f"not failed in time: {row['id']}: {row['verdict']}: {row.get('reason')}", flush=True)
+            missing = set(deploy_ids) - {row["id"] for row in rows}
+            if missing:
+                print(f"never reached the engine: {sorted(missing)}", flush=True)
         consumer.stop()
         server.should_exit = True
         producer.close()
@@ -190,6 +205,19 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     return 0 if latencies else 1
+
+
+def _create_topics(settings: Settings, options: dict[str, Any]) -> None:
+    """The topics exist before the consumer subscribes, as in a real deployment: a topic auto-created
+    by its first event (the first deploy) would reach the consumer only at a metadata refresh."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(**options)
+    try:
+        topics = (settings.topic_metrics, settings.topic_deploys, settings.topic_dlq)
+        admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1) for name in topics])
+    finally:
+        admin.close()
 
 
 def _free_port() -> int:

@@ -60,6 +60,9 @@ def group_consumer(settings: Settings, max_poll_records: int, rebalance_listener
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
         reconnect_backoff_max_ms=5_000,
+        # A subscribed topic that does not exist yet (auto-created by its first event, e.g. the first
+        # deploy) is only seen at the next metadata refresh: 30 s, not the client's default 5 minutes.
+        metadata_max_age_ms=30_000,
         client_id=f"aiops-{threading.get_ident()}",
         **kafka_client_options(settings),
     )
