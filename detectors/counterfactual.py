@@ -16,6 +16,9 @@ counterfactual misses when nothing changed. The model that misses least is kept,
 spread (never less than the spread implied by the residuals' autocorrelation) is the yardstick the
 judge measures the real effect with. Autocorrelated noise, a daily ramp the model cannot follow,
 or a peer that stopped tracking all widen the placebo spread, so they cost power, not false fails.
+The judge's yardstick is also never less than how far the same window strayed on earlier days at
+this time of day, as the model would have expected them (**same-time placebos**): the last hours
+cannot know that a weekend ends at midnight, the day before can.
 
 Pure numpy: the engine hands in arrays, nothing here reads a clock or a store.
 
@@ -136,6 +139,14 @@ def lag1(values: FloatArray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
+def _nanmean_rows(stack: FloatArray) -> FloatArray:
+    """Column means over the rows that hold a value (NaN where none does)."""
+    counts = np.isfinite(stack).sum(axis=0)
+    out = np.full(stack.shape[1], np.nan)
+    np.divide(np.where(np.isfinite(stack), stack, 0.0).sum(axis=0), counts, out=out, where=counts > 0)
+    return out
+
+
 @dataclass(slots=True)
 class Residuals:
     """One candidate counterfactual's misses over the history: observed minus expected, per bin.
@@ -150,6 +161,11 @@ class Residuals:
     # The trend model's misses depend on where its line was fitted: its placebos refit the line on
     # each placebo's own baseline (from these observed bins), by prefix sums.
     trend_of: FloatArray | None = None
+    # The same bins on earlier days (rows: days; columns: the history's bins, then the bins after
+    # the deploy's time of day), and how the model would have read them: the same-time placebos.
+    days: FloatArray | None = None
+    model: str = "level"
+    clean_days: tuple[bool, ...] = ()  # per row of ``days``: no deploy of this service in its window
     _spread: dict[tuple[int, int], tuple[float, int, float]] = field(default_factory=dict)
     _medians: dict[int, FloatArray] = field(default_factory=dict)
 
@@ -249,6 +265,48 @@ class Residuals:
             if independent >= 1:
                 placebo_sd *= math.sqrt(independent / float(chi2.ppf(0.1, independent)))
         return max(placebo_sd, ar_sd, 1e-12), n_placebos, largest
+
+    def judged_spread(self, start: int, end: int) -> float:
+        """The judge's yardstick: the larger of :meth:`spread` and the root mean square of the same
+        window on earlier days at this time of day (:meth:`day_placebos`).
+
+        The in-time placebos only know the last hours. Earlier days know what the hours after this
+        time of day do on their own (a weekend ending at midnight, a nightly batch): where they
+        disagree with the model, so may today. The larger, not a pool: a pool would weigh two days
+        against dozens of in-time windows and assume they come from one distribution, which is the
+        very assumption a weekend breaks. The model is still chosen on the in-time placebos alone,
+        so this can only make a fail harder (it costs power where earlier days were unlike each other).
+        """
+        sd = self.spread(start, end)[0]
+        day = self.day_placebos(start, end)
+        return max(sd, float(np.sqrt(np.mean(day * day)))) if len(day) else sd
+
+    def day_placebos(self, start: int, end: int) -> FloatArray:
+        """The window's effect on each earlier day at the deploy's time of day, as this model would
+        have expected that day to go: 0 for the level model, its baseline's line for the trend model,
+        the other days for the seasonal one (one day alone cannot check itself). Peers have none."""
+        days, h, base_n = self.days, len(self.values), self.baseline_bins
+        if days is None or self.model == "peers" or (self.model == "seasonal" and len(days) < 2):
+            return np.empty(0)
+        out = []
+        for k, day in enumerate(days):
+            if k < len(self.clean_days) and not self.clean_days[k]:
+                continue  # a deploy in that day's window: not a placebo, as in time
+            path = day
+            if self.model == "seasonal":
+                path = day - _nanmean_rows(np.delete(days, k, axis=0))
+            base, post = path[h - base_n : h], path[h + start : h + end]
+            ok_b, ok_p = np.isfinite(base), np.isfinite(post)
+            if ok_b.sum() < max(2, base_n / 2) or ok_p.sum() < max(1, (end - start) / 2):
+                continue
+            if self.model == "trend":
+                x = np.arange(-base_n, 0) + 0.5
+                slope, cut = np.polyfit(x[ok_b], base[ok_b], 1)
+                post = post - (cut + slope * (np.arange(start, start + len(post)) + 0.5))
+                out.append(float(np.median(post[ok_p])))
+            else:
+                out.append(float(np.median(post[ok_p]) - np.median(base[ok_b])))
+        return np.asarray(out)
 
 
 @dataclass(slots=True)
@@ -421,7 +479,7 @@ def fit_counterfactual(
 
     # The same bins on earlier days, smoothed: a day-ago minute is one noisy draw of the cycle.
     smooth = max(1, round(600.0 / width))
-    days = []
+    days, clean = [], []
     for k in range(1, seasonal_days + 1):
         # Day k's bins under the history and under the analysis window (all before the deploy).
         start = len(y_all) - history_bins - k * d_bins
@@ -431,12 +489,11 @@ def fit_counterfactual(
             full = np.concatenate([full, np.full(history_bins + post_part - len(full), np.nan)])
         if np.isfinite(full[:history_bins]).mean() >= 0.5:
             days.append(_smooth(full, smooth))
-    if days:
-        stack = np.vstack(days)
-        # The mean over the days that hold each bin (NaN where none does).
-        counts = np.isfinite(stack).sum(axis=0)
-        profile = np.full(stack.shape[1], np.nan)
-        np.divide(np.where(np.isfinite(stack), stack, 0.0).sum(axis=0), counts, out=profile, where=counts > 0)
+            lo, hi = deploy_ts - k * DAY - baseline_bins * width, deploy_ts - k * DAY + post_part * width
+            clean.append(not any(lo <= ts < hi for ts in earlier_deploys))
+    stack = np.vstack(days) if days else None
+    if stack is not None:
+        profile = _nanmean_rows(stack)  # the mean over the days that hold each bin
         if np.isfinite(profile[:history_bins]).mean() >= 0.5:
             candidates.append(
                 ("seasonal", y - profile[:history_bins], {"seasonal_post": profile[history_bins:], "days": len(days)})
@@ -458,7 +515,15 @@ def fit_counterfactual(
     judged = min(post_bins, analysis_bins or post_bins)
     best: tuple[float, str, Residuals, dict[str, object]] | None = None
     for model, resid, extra in candidates:
-        residuals = Residuals(resid, blocked, baseline_bins, trend_of=y if model == "trend" else None)
+        residuals = Residuals(
+            resid,
+            blocked,
+            baseline_bins,
+            trend_of=y if model == "trend" else None,
+            days=stack,
+            model=model,
+            clean_days=tuple(clean),
+        )
         spread = residuals.spread(0, judged)[0]
         if best is None or spread < best[0] * 0.95:  # a model has to miss clearly less to replace a simpler one
             best = (spread, model, residuals, extra)

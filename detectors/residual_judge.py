@@ -4,8 +4,9 @@ For one metric at one look it takes the post-deploy bins, subtracts what the cou
 (:mod:`aiops.detectors.counterfactual`: the baseline level, the same time on earlier days, or
 peers that track the service) expected, and compares the mean miss after the deploy with the mean
 miss before it. The yardstick is how far that difference strays at earlier times with no deploy
-(the placebo spread), never less than what the residuals' autocorrelation implies, so the p-value
-holds for autocorrelated metrics where a rank test on raw samples is far too confident.
+(the placebo spread), never less than what the residuals' autocorrelation implies nor than how
+far the same window strayed on earlier days at this time of day, so the p-value holds for
+autocorrelated metrics where a rank test on raw samples is far too confident.
 
 A metric fails when the miss is the worse way, significant (a stricter alpha at interim looks than
 at the final one: sequential testing; the deploy's alpha shared between the service's metrics), at
@@ -237,7 +238,8 @@ class CounterfactualJudge:
         if not ok.any():
             return _View(label, 0.0, 1.0, float("nan"), float("nan"), 0, 0.0)
         first = start + int(np.argmax(ok))
-        spread, _, largest = fit.residuals.spread(first, end)
+        _, _, largest = fit.residuals.spread(first, end)
+        spread = fit.residuals.judged_spread(first, end)
         # Medians, as the placebo windows are measured: a lone spike is one bin, not a shift. The
         # bins' median and the samples' median must agree; the smaller move is the one taken (a
         # spike inflates its bin's mean, and with few bins that bin can be the median).

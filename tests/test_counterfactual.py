@@ -196,3 +196,63 @@ def test_failed_incident_plot_draws_the_expectation() -> None:
     assert "http_request_duration_seconds_p99 (expected)" in names
     svg = incident_svg(incident, at)
     assert svg.count("<polyline") == 2 and "expected" in svg
+
+
+def weekend_ends_at_midnight(seasonal_days: int, earlier_deploys: tuple[float, ...] = ()) -> tuple:
+    """A good deploy at 23:40 on a 'Sunday': 20 minutes later the weekend ends and the level rises
+    from 80 to 100. The last hours (all weekend) cannot know it; the earlier days at this time can:
+    'Friday' dropped from 100 to 80 at midnight and 'Saturday' stayed flat. Final look at +30 min."""
+    rng = np.random.default_rng(11)
+    deploy_ts = T0 + 3 * DAY - 1200.0  # midnight of day 3 is 20 minutes after the deploy
+    ts = np.arange(deploy_ts - 2 * DAY - 6 * 3600, deploy_ts + 1800 + 1, 30.0)
+    day = np.floor((ts - T0) / DAY)  # day 0: 'Friday', 1: 'Saturday', 2: 'Sunday', 3: 'Monday'
+    values = np.where((day == 1) | (day == 2), 80.0, 100.0) + rng.normal(0, 1.0, ts.size)
+    before = ts < deploy_ts
+    fit = fit_counterfactual(
+        ts[before],
+        values[before],
+        {},
+        deploy_ts=deploy_ts,
+        width=60.0,
+        baseline_bins=60,
+        history_bins=360,
+        post_bins=30,
+        seasonal_days=seasonal_days,
+        earlier_deploys=earlier_deploys,
+    )
+    after = (ts >= deploy_ts) & (ts <= deploy_ts + 1800)
+    data = JudgeInput(
+        "cpu",
+        Direction.UP_IS_WORSE,
+        deploy_ts,
+        ts[before][-120:],
+        values[before][-120:],
+        ts[after],
+        values[after],
+        final=True,
+        counterfactual=fit,
+        at=deploy_ts + 1800,
+    )
+    return CounterfactualJudge().judge(data), fit
+
+
+def test_what_earlier_days_did_at_this_time_widens_the_yardstick() -> None:
+    # Judged on the last hours alone, the weekend's end reads as a 25 % regression.
+    blind, blind_fit = weekend_ends_at_midnight(seasonal_days=0)
+    assert blind.verdict is VerdictResult.FAIL, blind.reason
+    assert len(blind_fit.residuals.day_placebos(0, 30)) == 0
+    # With the earlier days, their disagreement at this time of day (one dropped 20, one did not)
+    # is part of the yardstick: the same move is within what this hour does on its own.
+    seen, fit = weekend_ends_at_midnight(seasonal_days=2)
+    assert seen.verdict is VerdictResult.PASS, seen.reason
+    placebos = fit.residuals.day_placebos(20, 30)
+    assert len(placebos) == 2 and float(np.max(np.abs(placebos))) > 10  # the 20 drop, smoothed
+    assert fit.residuals.judged_spread(0, 30) > 5 * fit.residuals.spread(0, 30)[0]
+
+
+def test_an_earlier_day_with_a_deploy_in_its_window_is_no_placebo() -> None:
+    _, fit = weekend_ends_at_midnight(seasonal_days=2)
+    deploy_ts = fit.deploy_ts
+    _, with_deploy = weekend_ends_at_midnight(seasonal_days=2, earlier_deploys=(deploy_ts - DAY + 300,))
+    assert len(fit.residuals.day_placebos(0, 30)) == 2
+    assert len(with_deploy.residuals.day_placebos(0, 30)) == 1
