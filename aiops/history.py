@@ -13,6 +13,7 @@ so replaying a record twice does not change any statistic.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right, insort
 
 import numpy as np
@@ -21,11 +22,15 @@ from aiops.detectors.base import FloatArray
 
 
 class SeriesHistory:
+    """Times and values in two arrays of C doubles: 16 bytes a sample where lists of Python floats
+    take 64 (a float object and a pointer each), and a window becomes a numpy array without a copy
+    of every element through Python."""
+
     __slots__ = ("layout", "ts", "values")
 
     def __init__(self) -> None:
-        self.ts: list[float] = []
-        self.values: list[float] = []
+        self.ts = array("d")
+        self.values = array("d")
         # Bumped whenever a sample's index changes (a late insert, a trim); appends keep every index.
         self.layout = 0
 
@@ -52,13 +57,13 @@ class SeriesHistory:
         """Samples with start <= ts <= end: a look at checkpoint ``end`` sees the samples of its own second."""
         lo = bisect_left(self.ts, start)
         hi = bisect_right(self.ts, end)
-        return np.array(self.ts[lo:hi], dtype=np.float64), np.array(self.values[lo:hi], dtype=np.float64)
+        return _floats(self.ts[lo:hi]), _floats(self.values[lo:hi])
 
     def window_before(self, start: float, end: float) -> tuple[FloatArray, FloatArray]:
         """Samples with start <= ts < end (the baseline excludes the deploy's own second)."""
         lo = bisect_left(self.ts, start)
         hi = bisect_left(self.ts, end)
-        return np.array(self.ts[lo:hi], dtype=np.float64), np.array(self.values[lo:hi], dtype=np.float64)
+        return _floats(self.ts[lo:hi]), _floats(self.values[lo:hi])
 
     def median(
         self, start: float, end: float, before: bool = False, moving: MovingWindow | None = None
@@ -85,6 +90,12 @@ class SeriesHistory:
             self.layout += 1
             del self.ts[:cut]
             del self.values[:cut]
+
+
+def _floats(part: array[float]) -> FloatArray:
+    """A slice of a history array as a numpy array: it shares the slice's buffer (the slice is already
+    a copy, owned by nobody else), so no element passes through Python."""
+    return np.frombuffer(part, dtype=np.float64) if len(part) else np.empty(0, dtype=np.float64)
 
 
 class MovingWindow:

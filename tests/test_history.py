@@ -49,7 +49,7 @@ def test_moving_window_median_equals_a_fresh_sort(steps: list[tuple[str, float, 
                 assert got[0] == statistics.median(expected)
                 assert window.values == sorted(expected)
             looks += 1
-    assert history.ts == sorted(history.ts)
+    assert list(history.ts) == sorted(history.ts)
 
 
 def test_moving_window_slides_instead_of_sorting_again() -> None:
@@ -72,4 +72,4 @@ def test_duplicate_redelivery_changes_nothing() -> None:
     assert history.add(1.0, 5.0) and history.add(2.0, 6.0)
     layout = history.layout
     assert not history.add(1.0, 5.0)
-    assert history.layout == layout and history.values == [5.0, 6.0]
+    assert history.layout == layout and list(history.values) == [5.0, 6.0]
