@@ -28,24 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aiops.detectors.base import DetectorParams, FloatArray, JudgeInput
-from aiops.detectors.stats import Alternative, hodges_lehmann, mann_whitney_p, median, robust_center_scale
-from aiops.model import Direction, MetricVerdict, VerdictResult
-
-
-def _alternative(direction: Direction) -> Alternative:
-    if direction is Direction.UP_IS_WORSE:
-        return "greater"
-    if direction is Direction.DOWN_IS_WORSE:
-        return "less"
-    return "two-sided"
-
-
-def _worse_sign(direction: Direction, shift: float) -> bool:
-    if direction is Direction.UP_IS_WORSE:
-        return shift > 0
-    if direction is Direction.DOWN_IS_WORSE:
-        return shift < 0
-    return shift != 0
+from aiops.detectors.stats import hodges_lehmann, mann_whitney_p, median, robust_center_scale
+from aiops.direction import alternative, is_worse, worse_side
+from aiops.model import MetricVerdict, VerdictResult
 
 
 @dataclass(slots=True)
@@ -121,14 +106,14 @@ class BeforeAfterJudge:
         self, base: FloatArray, cur: FloatArray, level: float, scale: float, alpha: float, data: JudgeInput
     ) -> _Outcome:
         p = self.params
-        p_value = mann_whitney_p(cur, base, _alternative(data.direction))
+        p_value = mann_whitney_p(cur, base, alternative(data.direction))
         shift = hodges_lehmann(cur, base)
         change = shift / abs(level) if abs(level) > 1e-12 else (np.inf if shift else 0.0)
         effect = shift / scale
         # Feedback can raise the bar for one service's metric (never lower it below the default).
         need_change = max(p.min_relative_change, data.min_change or 0.0)
         need_effect = p.min_effect_sigmas
-        worse = _worse_sign(data.direction, shift)
+        worse = is_worse(data.direction, shift)
         big_enough = abs(change) >= need_change and abs(effect) >= need_effect
         return _Outcome(p_value, shift, float(change), float(effect), worse, big_enough, alpha)
 
@@ -186,7 +171,9 @@ def onset(data: JudgeInput) -> float | None:
     if len(data.current) == 0:
         return None
     level = median(data.baseline)
-    worse = data.current > level if data.direction is not Direction.DOWN_IS_WORSE else data.current < level
+    # For a metric that gets worse either way, the worse side is the one it moved to.
+    side = worse_side(data.direction, median(data.current) - level)
+    worse = (data.current - level) * side > 0
     # Walk back from the end while the samples stay worse: the start of that run is the onset.
     idx = len(worse)
     while idx > 0 and worse[idx - 1]:

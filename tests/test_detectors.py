@@ -67,6 +67,21 @@ def test_judge_is_direction_aware(direction: Direction, shift: float, expected: 
     assert BeforeAfterJudge().judge(judge_input(before, after, direction)).verdict is expected
 
 
+@pytest.mark.parametrize(
+    ("direction", "shift"),
+    [(Direction.UP_IS_WORSE, 0.3), (Direction.DOWN_IS_WORSE, -0.3), (Direction.BOTH, 0.3), (Direction.BOTH, -0.3)],
+)
+def test_onset_is_where_the_metric_crossed_to_its_worse_side(direction: Direction, shift: float) -> None:
+    """A few points just on the better side after the deploy, then the move: the onset is the first
+    moved point, for a metric worse either way too (a fall there was once dated at the last sample)."""
+    rng = np.random.default_rng(4)
+    before = rng.normal(100, 1, 120)
+    after = np.concatenate([np.full(6, 100 - np.sign(shift)), rng.normal(100 * (1 + shift), 1, 24)])
+    verdict = BeforeAfterJudge().judge(judge_input(before, after, direction, final=True))
+    assert verdict.verdict is VerdictResult.FAIL
+    assert verdict.onset == 6.0  # judge_input stamps the points after the deploy 0, 1, 2, ...
+
+
 def test_judge_says_inconclusive_without_enough_data() -> None:
     v = BeforeAfterJudge().judge(judge_input(np.ones(5), np.ones(2) * 9, Direction.UP_IS_WORSE))
     assert v.verdict is VerdictResult.INCONCLUSIVE and "too little data" in v.reason
