@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from aiops.detectors.base import JudgeInput
-from aiops.detectors.stats import median
+from aiops.detectors.robust import median
 from aiops.direction import is_worse
 from aiops.history import FleetHistory, MovingWindow
 from aiops.model import (

@@ -28,9 +28,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aiops.detectors.base import DetectorParams, FloatArray, JudgeInput
-from aiops.detectors.stats import hodges_lehmann, mann_whitney_p, median, robust_center_scale
+from aiops.detectors.robust import center_scale, median
+from aiops.detectors.stats import hodges_lehmann, mann_whitney_p
 from aiops.direction import alternative, is_worse, worse_side
 from aiops.model import MetricVerdict, VerdictResult
+
+
+def flat_baseline_floor(center: float, values: FloatArray) -> float:
+    """A flat baseline (MAD 0) still has a scale: 1 % of its level, or half its standard deviation,
+    so a shift is never divided by zero and a lone step off a constant is not infinitely many sigma.
+
+    >>> flat_baseline_floor(200.0, np.full(30, 200.0))
+    2.0
+    """
+    return max(0.01 * abs(center), float(np.std(values)) * 0.5, 1e-9)
 
 
 @dataclass(slots=True)
@@ -51,9 +62,9 @@ class BeforeAfterJudge:
                 f"{len(cur)} after deploy (need {p.min_current})",
                 **common,  # type: ignore[arg-type]
             )
-        level, _ = robust_center_scale(base)
+        level, _ = center_scale(base)
         base_adj, cur_adj, context = _expected_drift_removed(base, cur, data, data.control_change)
-        _, scale = robust_center_scale(base_adj)
+        _, scale = center_scale(base_adj, floor=flat_baseline_floor)
         alpha = p.alpha_final if data.final else p.alpha_interim
         # Two views of "after": all of it (power for steps) and its recent part (a slow leak only
         # shows late); each gets half the alpha so looking twice does not double false alarms.

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from aiops.detectors.base import FloatArray
-from aiops.detectors.robust import MAD_TO_SIGMA
+from aiops.detectors.robust import center_scale
 
 
 class _Calibrator:
@@ -172,12 +172,14 @@ class _Window:
     def center_scale(self) -> tuple[float, float]:
         if self._cache is None:
             arr = np.fromiter(self._buf, dtype=np.float64, count=len(self._buf))
-            med = float(np.median(arr))
-            mad = MAD_TO_SIGMA * float(np.median(np.abs(arr - med)))
-            # Quantised series (integers, flat stretches) have MAD 0: fall back to the spread.
-            floor = max(0.1 * float(np.std(arr)), 1e-6 * (abs(med) + 1.0))
-            self._cache = (med, max(mad, floor))
+            self._cache = center_scale(arr, floor=_quantised_floor)
         return self._cache
+
+
+def _quantised_floor(center: float, values: FloatArray) -> float:
+    """Quantised series (integers, flat stretches) have MAD 0: fall back to a tenth of the spread,
+    and on a constant window to a millionth of the level, so the next different value stands out."""
+    return max(0.1 * float(np.std(values)), 1e-6 * (abs(center) + 1.0))
 
 
 class RobustZ(_Base):

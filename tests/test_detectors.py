@@ -8,8 +8,9 @@ from scipy.stats import mannwhitneyu
 
 from aiops.detectors.base import JudgeInput
 from aiops.detectors.combine import combine
-from aiops.detectors.judge import BeforeAfterJudge
-from aiops.detectors.stats import hodges_lehmann, mann_whitney_p, robust_center_scale
+from aiops.detectors.judge import BeforeAfterJudge, flat_baseline_floor
+from aiops.detectors.robust import MAD_TO_SIGMA, center_scale, median, robust_sd
+from aiops.detectors.stats import hodges_lehmann, mann_whitney_p
 from aiops.model import Direction, MetricVerdict, VerdictResult
 
 
@@ -33,8 +34,22 @@ def test_hodges_lehmann_recovers_a_shift_despite_outliers() -> None:
 
 
 def test_flat_baseline_still_has_a_scale() -> None:
-    _, scale = robust_center_scale(np.full(30, 5.0))
-    assert scale > 0
+    assert center_scale(np.full(30, 5.0)) == (5.0, 0.0)  # no floor unless the caller gives one
+    assert center_scale(np.full(30, 5.0), floor=flat_baseline_floor) == (5.0, 0.05)  # 1 % of the level
+    quantised = np.array([5.0] * 20 + [4.0, 6.0] * 5)  # MAD 0, but not flat
+    assert center_scale(quantised, floor=flat_baseline_floor)[1] == pytest.approx(0.5 * np.std(quantised))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_one_robust_scale_is_the_mad_sigma_of_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.standard_t(3, int(rng.integers(3, 80))) * 10, int(seed % 3))
+    center = float(np.median(values))
+    assert median(values) == center
+    assert center_scale(values) == (center, float(MAD_TO_SIGMA * np.median(np.abs(values - center))))
+    with_gaps = np.concatenate([values, [np.nan, np.inf]])
+    assert robust_sd(with_gaps) == center_scale(values)[1]  # only the finite values count
+    assert np.isnan(robust_sd(np.array([1.0, np.nan, 2.0])))  # fewer than three
 
 
 def judge_input(before: np.ndarray, after: np.ndarray, direction: Direction, **kw: object) -> JudgeInput:
