@@ -18,6 +18,10 @@ warm-up a detector returns 0; a missing value (NaN) scores 0 and is not learnt.
   the shape novelty, plus a step for a range break, with a refractory period so one episode
   yields one alarm, not a hundred.
 
+``tests/test_streaming_contract.py`` runs one contract over every detector here (pure, snapshotable,
+0 in warm-up and for a gap, quiet on stationary noise, alarmed by a big step): a new detector gets a
+row there, and is checked the day it exists.
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> xs = rng.normal(10, 1, 600)
