@@ -179,8 +179,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.engine import Engine
-    from aiops.pipeline import Pipeline
+    from aiops.pipeline import build_pipeline
     from aiops.replay import replay_file, replay_stream, write_rejections, write_rejections_jsonl, write_report
     from aiops.store import open_store
 
@@ -194,7 +193,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_FILE
     store = open_store(args.db) if args.db else None
     try:
-        pipeline = Pipeline(Engine(settings.engine), store)
+        pipeline = build_pipeline(settings, store)
         progress = sys.stderr if sys.stderr.isatty() and not args.quiet else None
         options: dict[str, Any] = {
             "service_labels": settings.service_labels,

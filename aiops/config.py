@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiops.detectors.registry import DEFAULT_JUDGE, JUDGES
+from aiops.direction import parse_overrides
 from aiops.engine_config import EngineConfig
-from aiops.model import Direction
 
 # One place for each default: the engine's own, and the store in the working folder.
 ENGINE_DEFAULTS = EngineConfig()
@@ -86,13 +86,10 @@ class Settings:
             for key, value in source.items()
             if key.startswith(("AIOPS_KAFKA_SECURITY_", "AIOPS_KAFKA_SASL_", "AIOPS_KAFKA_SSL_"))
         }
-        directions = {}
-        for item in filter(None, (p.strip() for p in source.get("AIOPS_METRIC_DIRECTIONS", "").split(","))):
-            metric, _, way = item.partition("=")
-            try:
-                directions[metric.strip()] = Direction(way.strip())
-            except ValueError:
-                raise ConfigError(f"AIOPS_METRIC_DIRECTIONS: {item!r} must be metric=up|down|both") from None
+        try:
+            directions = parse_overrides(source.get("AIOPS_METRIC_DIRECTIONS", ""))
+        except ValueError as exc:
+            raise ConfigError(f"AIOPS_METRIC_DIRECTIONS: {exc}") from None
         engine = EngineConfig(
             baseline_window=_float(source, "AIOPS_BASELINE_WINDOW_S", ENGINE_DEFAULTS.baseline_window),
             analysis_window=_float(source, "AIOPS_ANALYSIS_WINDOW_S", ENGINE_DEFAULTS.analysis_window),

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from aiops.detectors.base import JudgeInput
-from aiops.detectors.stats import median
+from aiops.detectors.robust import median
+from aiops.direction import is_worse
 from aiops.history import FleetHistory, MovingWindow
 from aiops.model import (
     DeployEvent,
-    Direction,
     Incident,
     IncidentStatus,
     MetricVerdict,
@@ -113,9 +113,7 @@ class FleetCheck:
             change = data.control_recent
         if change is None or abs(change) < FLEET_INCIDENT_CHANGE:
             return False
-        if data.direction is Direction.UP_IS_WORSE and change < 0:
-            return False
-        if data.direction is Direction.DOWN_IS_WORSE and change > 0:
+        if not is_worse(data.direction, change):
             return False
         at = float(data.current_ts[-1]) if len(data.current_ts) else data.deploy_ts
         peers = self.peers(service, data.metric, data.deploy_ts, at)

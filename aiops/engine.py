@@ -38,6 +38,7 @@ from aiops.detectors.counterfactual import (
 )
 from aiops.detectors.iforest import IsolationForestJudge
 from aiops.detectors.registry import make_judge
+from aiops.direction import is_worse, metric_direction
 from aiops.engine_config import DAY, EngineConfig
 from aiops.history import FleetHistory
 from aiops.model import (
@@ -45,14 +46,12 @@ from aiops.model import (
     Anomaly,
     DeployEvent,
     DeployKind,
-    Direction,
     Effects,
     MetricSample,
     MetricVerdict,
     Record,
     Verdict,
     VerdictResult,
-    metric_direction,
 )
 
 
@@ -328,9 +327,7 @@ class Engine:
             )
             mv = self.judge.judge(recent)
             if mv.verdict is not VerdictResult.PASS or (
-                mv.p_value is not None
-                and mv.p_value < 0.01
-                and (mv.change or 0.0) * (1 if data.direction is not Direction.DOWN_IS_WORSE else -1) > 0
+                mv.p_value is not None and mv.p_value < 0.01 and is_worse(data.direction, mv.change or 0.0)
             ):
                 return False
         return True

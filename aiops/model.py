@@ -5,9 +5,6 @@ Records arrive as :class:`MetricSample` and :class:`DeployEvent`; the engine tur
 :class:`Feedback`. Everything here is immutable plain data, so it can be hashed, snapshotted,
 compared in tests and written to a store without translation layers.
 
->>> s = MetricSample("checkout", "http_errors_rate", 1795000000.0, 0.02)
->>> metric_direction(s.metric)
-<Direction.UP_IS_WORSE: 'up'>
 >>> d = DeployEvent.create("checkout", "v2", 1795000000.0)
 >>> d.id == DeployEvent.create("checkout", "v2", 1795000000.0).id
 True
@@ -16,7 +13,6 @@ True
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -41,7 +37,7 @@ class VerdictResult(StrEnum):
 
 
 class Direction(StrEnum):
-    """Which way a metric moves when a service gets worse."""
+    """Which way a metric moves when a service gets worse (the rules: :mod:`aiops.direction`)."""
 
     UP_IS_WORSE = "up"
     DOWN_IS_WORSE = "down"
@@ -308,39 +304,6 @@ class Feedback:
     id: str = field(default="")
     # metric -> relative change it showed in the judged verdict or incident (the evidence labelled)
     changes: tuple[tuple[str, float], ...] = ()
-
-
-# Why name patterns: Prometheus naming conventions put the unit and meaning in the metric name, so
-# a name is the best information we have when the user did not configure a direction.
-_DOWN_IS_WORSE = re.compile(
-    r"(throughput|requests?_per|_rps\b|qps|success|availability|apdex|hit_ratio|hit_rate|"
-    r"orders|conversions|checkouts|_ok\b|uptime)",
-    re.IGNORECASE,
-)
-_UP_IS_WORSE = re.compile(
-    r"(latency|duration|_seconds|_ms\b|error|fail|5xx|4xx|timeout|cpu|memory|mem_|heap|gc_|queue|miss|"
-    r"lag|saturation|restarts|drops|retries|rejected|p9|p50|utili[sz]ation|load)",
-    re.IGNORECASE,
-)
-
-
-def metric_direction(metric: str, overrides: dict[str, Direction] | None = None) -> Direction:
-    """Which way ``metric`` moves when things get worse.
-
-    >>> metric_direction("http_requests_per_second")
-    <Direction.DOWN_IS_WORSE: 'down'>
-    >>> metric_direction("p99_latency_ms")
-    <Direction.UP_IS_WORSE: 'up'>
-    >>> metric_direction("mystery")
-    <Direction.BOTH: 'both'>
-    """
-    if overrides and metric in overrides:
-        return overrides[metric]
-    if _DOWN_IS_WORSE.search(metric):
-        return Direction.DOWN_IS_WORSE
-    if _UP_IS_WORSE.search(metric):
-        return Direction.UP_IS_WORSE
-    return Direction.BOTH
 
 
 @dataclass(slots=True)

@@ -3,16 +3,24 @@
 HTTP ingest, the Kafka consumers and replay all call :class:`Pipeline`, so a record is treated the
 same whichever way it came in. One lock serialises the engine (it is single-threaded by design);
 the store write happens before ``ingest`` returns, so a caller that commits offsets afterwards never
-commits what is not durable.
+commits what is not durable. Every entry point builds it with :func:`build_pipeline`, so the
+settings mean the same to each.
+
+>>> from aiops.config import Settings
+>>> pipeline = build_pipeline(Settings.from_env({"AIOPS_JUDGE": "kayenta"}), store=None)
+>>> pipeline.engine.judge.name, pipeline.store is None
+('kayenta', True)
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from aiops.config import Settings
+from aiops.detectors.registry import make_judge
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import ChangeEvent, Effects, Record
@@ -155,3 +163,19 @@ class Pipeline:
         if self.engine.watermark > 0:
             m.watermark.set(self.engine.watermark)
         m.batch_duration.labels(source=source).observe(time.perf_counter() - started)
+
+
+def build_engine(settings: Settings, calibration: Mapping[tuple[str, str], float] | None = None) -> Engine:
+    """The engine ``settings`` describe: their windows and the judge they name (``AIOPS_JUDGE``, from
+    :mod:`aiops.detectors.registry`). ``calibration``: the feedback-learnt bars to start with (a
+    consumer rebuilding its engine keeps those it had; others load them from the store)."""
+    return Engine(settings.engine, judge=make_judge(settings.engine.judge), calibration=dict(calibration or {}))
+
+
+def build_pipeline(settings: Settings, store: Store | None, metrics: Metrics | None = None) -> Pipeline:
+    """The pipeline of one process: a fresh engine from ``settings`` in front of ``store``.
+
+    Calibration is not loaded here: the API and the consumers call
+    :meth:`Pipeline.refresh_calibration` when they start, and a replay judges as the defaults do.
+    """
+    return Pipeline(build_engine(settings), store, metrics)

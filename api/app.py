@@ -23,9 +23,8 @@ from aiops.api.routes import chatops, delivery, deployments, events, feedback, g
 from aiops.api.routes.chatops import ChatOpsSettings
 from aiops.config import Settings
 from aiops.delivery import team_measures
-from aiops.engine import Engine
 from aiops.metrics import Metrics
-from aiops.pipeline import Pipeline
+from aiops.pipeline import Pipeline, build_pipeline
 from aiops.store.base import Store
 
 
@@ -52,7 +51,7 @@ def create_app(
     app.state.store = store
     app.state.metrics = metrics
     app.state.chatops = chat or ChatOpsSettings.from_env()
-    app.state.pipeline = pipeline or Pipeline(Engine(settings.engine), store, metrics)
+    app.state.pipeline = pipeline or build_pipeline(settings, store, metrics)
     if app.state.pipeline.metrics is None:
         app.state.pipeline.metrics = metrics
     app.state.pipeline.refresh_calibration()

@@ -488,7 +488,7 @@ def _synth_family(
 # --- nab-real --------------------------------------------------------------------------------------
 
 # NAB file -> metric name. The engine reads which way is worse from the name
-# (aiops.model.metric_direction), so each name says what the series is AND which way is worse:
+# (aiops.direction.metric_direction), so each name says what the series is AND which way is worse:
 # CPU utilization and latency up, request and traffic volume down. Files whose worse way is unclear
 # (disk writes, key presses, temperatures, an ASG's instance count) or whose sampling is far from
 # 5 minutes (nyc_taxi 30 min, ambient temperature 1 h) are left out.
@@ -514,7 +514,7 @@ NAB_METRICS: Mapping[str, str] = {
     "realTraffic/occupancy_6005.csv": "lane_occupancy_utilization",
     "realTraffic/occupancy_t4013.csv": "lane_occupancy_utilization",
     # A road's speed falls when it jams, as a service's throughput does: named so the engine reads
-    # "down is worse" (no name in aiops.model's rules says so of a speed).
+    # "down is worse" (no name in aiops.direction's rules says so of a speed).
     "realTraffic/speed_6005.csv": "traffic_speed_throughput",
     "realTraffic/speed_7578.csv": "traffic_speed_throughput",
     "realTraffic/speed_t4013.csv": "traffic_speed_throughput",

@@ -35,10 +35,9 @@ from typing import Any
 from aiops.config import Settings
 from aiops.consumers.produce import produce_events
 from aiops.consumers.runner import ConsumerRunner
-from aiops.engine import Engine
 from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.metrics import Metrics
-from aiops.pipeline import Pipeline
+from aiops.pipeline import build_pipeline
 from aiops.store import open_store
 
 
@@ -71,7 +70,7 @@ def aiops_consume(settings: Settings, total: int, profile: bool) -> tuple[float,
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/bench.db")
         metrics = Metrics()
-        pipeline = Pipeline(Engine(settings.engine), store, metrics)
+        pipeline = build_pipeline(settings, store, metrics)
         runner = ConsumerRunner(settings, pipeline, metrics)
         done = threading.Event()
         finished: list[float] = []

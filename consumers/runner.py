@@ -54,7 +54,7 @@ from aiops.consumers.offsets import (
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import ChangeEvent, Record
-from aiops.pipeline import Pipeline
+from aiops.pipeline import Pipeline, build_engine, build_pipeline
 from aiops.store.base import StoreUnavailable
 
 log = logging.getLogger("aiops.consumers")
@@ -82,9 +82,7 @@ class ConsumerRunner:
         self.settings = settings
         self.pipeline = pipeline
         self.metrics = metrics or pipeline.metrics
-        self._engine_factory = engine_factory or (
-            lambda: Engine(settings.engine, calibration=pipeline.engine.calibration)
-        )
+        self._engine_factory = engine_factory or (lambda: build_engine(settings, pipeline.engine.calibration))
         self.peer_view = settings.peer_view and settings.engine.fleet_check
         self._stop = threading.Event()
         self._assigned = threading.Event()  # set by the rebalance listener: rebuild before reading on
@@ -456,7 +454,7 @@ def run_forever(settings: Settings) -> int:
     store = open_store(settings.db)
     metrics = Metrics()
     metrics.watch_open_incidents(store.count_open_incidents)
-    pipeline = Pipeline(Engine(settings.engine), store, metrics)
+    pipeline = build_pipeline(settings, store, metrics)
     runner = ConsumerRunner(settings, pipeline, metrics)
 
     def stop(signum: int, _frame: Any) -> None:

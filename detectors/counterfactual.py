@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import chi2
 
-from aiops.detectors.robust import MAD_TO_SIGMA, FloatArray, nanmedian_rows, robust_sd
+from aiops.detectors.robust import FloatArray, mad_sigma, nanmedian_rows, robust_sd
 
 DAY = 86_400.0
 # Bin widths that divide a day, so "the same bin yesterday" is a whole number of bins back.
@@ -248,7 +248,7 @@ class Residuals:
                 # Around zero, not the placebos' median: a counterfactual that is biased misses by that bias.
                 magnitude = np.abs(effects[valid])
                 largest = float(magnitude.max())
-                placebo_sd = max(float(MAD_TO_SIGMA * np.median(magnitude)), float(np.quantile(magnitude, 0.9)) / 1.645)
+                placebo_sd = max(mad_sigma(magnitude, 0.0), float(np.quantile(magnitude, 0.9)) / 1.645)
         # What autocorrelated noise alone implies for a difference of two window medians (AR(1);
         # a median of n normal values varies pi/2 times as much as their mean).
         # (The trend model's misses are only meaningful near the line's own baseline.)

@@ -37,18 +37,14 @@ from sklearn.ensemble import IsolationForest
 
 from aiops.detectors.base import FloatArray, JudgeInput
 from aiops.detectors.robust import robust_sd
+from aiops.direction import toward_worse
 from aiops.model import Direction, MetricVerdict, VerdictResult
 
 NAME = "multivariate (isolation forest)"
 
 
 def _worse_scaled(misses: FloatArray, scale: float, direction: Direction) -> FloatArray:
-    z = misses / scale
-    if direction is Direction.UP_IS_WORSE:
-        return np.maximum(z, 0.0)
-    if direction is Direction.DOWN_IS_WORSE:
-        return np.maximum(-z, 0.0)
-    return np.abs(z)
+    return np.maximum(toward_worse(direction, misses / scale), 0.0)
 
 
 @dataclass(slots=True)

@@ -28,24 +28,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aiops.detectors.base import DetectorParams, FloatArray, JudgeInput
-from aiops.detectors.stats import Alternative, hodges_lehmann, mann_whitney_p, median, robust_center_scale
-from aiops.model import Direction, MetricVerdict, VerdictResult
+from aiops.detectors.robust import center_scale, median
+from aiops.detectors.stats import hodges_lehmann, mann_whitney_p
+from aiops.direction import alternative, is_worse, worse_side
+from aiops.model import MetricVerdict, VerdictResult
 
 
-def _alternative(direction: Direction) -> Alternative:
-    if direction is Direction.UP_IS_WORSE:
-        return "greater"
-    if direction is Direction.DOWN_IS_WORSE:
-        return "less"
-    return "two-sided"
+def flat_baseline_floor(center: float, values: FloatArray) -> float:
+    """A flat baseline (MAD 0) still has a scale: 1 % of its level, or half its standard deviation,
+    so a shift is never divided by zero and a lone step off a constant is not infinitely many sigma.
 
-
-def _worse_sign(direction: Direction, shift: float) -> bool:
-    if direction is Direction.UP_IS_WORSE:
-        return shift > 0
-    if direction is Direction.DOWN_IS_WORSE:
-        return shift < 0
-    return shift != 0
+    >>> flat_baseline_floor(200.0, np.full(30, 200.0))
+    2.0
+    """
+    return max(0.01 * abs(center), float(np.std(values)) * 0.5, 1e-9)
 
 
 @dataclass(slots=True)
@@ -66,9 +62,9 @@ class BeforeAfterJudge:
                 f"{len(cur)} after deploy (need {p.min_current})",
                 **common,  # type: ignore[arg-type]
             )
-        level, _ = robust_center_scale(base)
+        level, _ = center_scale(base)
         base_adj, cur_adj, context = _expected_drift_removed(base, cur, data, data.control_change)
-        _, scale = robust_center_scale(base_adj)
+        _, scale = center_scale(base_adj, floor=flat_baseline_floor)
         alpha = p.alpha_final if data.final else p.alpha_interim
         # Two views of "after": all of it (power for steps) and its recent part (a slow leak only
         # shows late); each gets half the alpha so looking twice does not double false alarms.
@@ -121,14 +117,14 @@ class BeforeAfterJudge:
         self, base: FloatArray, cur: FloatArray, level: float, scale: float, alpha: float, data: JudgeInput
     ) -> _Outcome:
         p = self.params
-        p_value = mann_whitney_p(cur, base, _alternative(data.direction))
+        p_value = mann_whitney_p(cur, base, alternative(data.direction))
         shift = hodges_lehmann(cur, base)
         change = shift / abs(level) if abs(level) > 1e-12 else (np.inf if shift else 0.0)
         effect = shift / scale
         # Feedback can raise the bar for one service's metric (never lower it below the default).
         need_change = max(p.min_relative_change, data.min_change or 0.0)
         need_effect = p.min_effect_sigmas
-        worse = _worse_sign(data.direction, shift)
+        worse = is_worse(data.direction, shift)
         big_enough = abs(change) >= need_change and abs(effect) >= need_effect
         return _Outcome(p_value, shift, float(change), float(effect), worse, big_enough, alpha)
 
@@ -186,7 +182,9 @@ def onset(data: JudgeInput) -> float | None:
     if len(data.current) == 0:
         return None
     level = median(data.baseline)
-    worse = data.current > level if data.direction is not Direction.DOWN_IS_WORSE else data.current < level
+    # For a metric that gets worse either way, the worse side is the one it moved to.
+    side = worse_side(data.direction, median(data.current) - level)
+    worse = (data.current - level) * side > 0
     # Walk back from the end while the samples stay worse: the start of that run is the onset.
     idx = len(worse)
     while idx > 0 and worse[idx - 1]:

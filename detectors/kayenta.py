@@ -23,7 +23,8 @@ import numpy as np
 
 from aiops.detectors.base import JudgeInput
 from aiops.detectors.stats import mann_whitney_p
-from aiops.model import Direction, MetricVerdict, VerdictResult
+from aiops.direction import toward_worse
+from aiops.model import MetricVerdict, VerdictResult
 
 
 @dataclass(slots=True)
@@ -44,13 +45,7 @@ class KayentaJudge:
         p = mann_whitney_p(cur, base, "two-sided")
         ratio = c_med / b_med if b_med else (np.inf if c_med > 0 else 1.0)
         change = float(ratio - 1.0) if np.isfinite(ratio) else None
-        worse = (
-            ratio > 1 + self.tolerance
-            if data.direction is Direction.UP_IS_WORSE
-            else ratio < 1 - self.tolerance
-            if data.direction is Direction.DOWN_IS_WORSE
-            else abs(ratio - 1) > self.tolerance
-        )
+        worse = toward_worse(data.direction, float(ratio) - 1.0) > self.tolerance
         failed = p < 1 - self.confidence and worse
         return MetricVerdict(
             verdict=VerdictResult.FAIL if failed else VerdictResult.PASS,

@@ -39,18 +39,14 @@ import numpy as np
 from aiops.detectors.base import DetectorParams, FloatArray, JudgeInput
 from aiops.detectors.counterfactual import CounterfactualFit, bin_means
 from aiops.detectors.judge import onset
+from aiops.direction import is_worse, sides, toward_worse
 from aiops.model import Direction, MetricVerdict, VerdictResult
 
 
 def _p_value(z: float, direction: Direction) -> float:
     """One-sided (the worse way) normal tail of ``z``; two-sided when both ways are worse. Floored at
     1e-300: beyond that a double says 0, and "p=0" claims more than any model can."""
-    if direction is Direction.UP_IS_WORSE:
-        p = 0.5 * math.erfc(z / math.sqrt(2))
-    elif direction is Direction.DOWN_IS_WORSE:
-        p = 0.5 * math.erfc(-z / math.sqrt(2))
-    else:
-        p = math.erfc(abs(z) / math.sqrt(2))
+    p = sides(direction) * 0.5 * math.erfc(toward_worse(direction, z) / math.sqrt(2))
     return max(p, 1e-300)
 
 
@@ -149,7 +145,7 @@ class CounterfactualJudge:
             )
         else:
             verdict = VerdictResult.PASS
-            if not self._worse(view, data.direction):
+            if not is_worse(data.direction, view.effect):
                 reason = f"{data.metric} did not get worse: {_fmt(view.observed)} vs {_fmt(view.expected)} {source}"
             elif abs(view.change) < need:
                 reason = (
@@ -204,7 +200,7 @@ class CounterfactualJudge:
             p_value = _p_value(view.z, data.direction)
             # Beyond every placebo too: a deploy is not blamed for a move the last hours made on their own.
             failed = (
-                self._worse(view, data.direction)
+                is_worse(data.direction, view.effect)
                 and abs(view.change) >= need
                 and p_value < alpha / len(views)
                 and abs(view.effect) > view.largest
@@ -213,14 +209,6 @@ class CounterfactualJudge:
                 best = (failed, p_value, view)
         assert best is not None
         return best
-
-    @staticmethod
-    def _worse(view: _View, direction: Direction) -> bool:
-        if direction is Direction.UP_IS_WORSE:
-            return view.effect > 0
-        if direction is Direction.DOWN_IS_WORSE:
-            return view.effect < 0
-        return view.effect != 0
 
     @staticmethod
     def _view(

@@ -1,4 +1,4 @@
-"""Small robust statistics the judges share, vectorised with numpy.
+"""The rank statistics the judges share, vectorised with numpy (the robust scale: :mod:`.robust`).
 
 Why not call ``scipy.stats.mannwhitneyu`` directly: it costs ~280 µs a call on this machine, and the
 engine runs the test at every checkpoint of every metric of every open deploy. This version is the
@@ -21,33 +21,9 @@ from typing import Literal
 
 import numpy as np
 
-from aiops.detectors.robust import MAD_TO_SIGMA, FloatArray
+from aiops.detectors.robust import FloatArray
 
 Alternative = Literal["greater", "less", "two-sided"]
-
-
-def median(values: FloatArray | list[float]) -> float:
-    """The same number as ``np.median`` for NaN-free data, at a fraction of its cost on the short
-    windows the judges see (``np.median`` spends most of its time in argument handling).
-
-    >>> median(np.array([3.0, 1.0, 2.0, 10.0])), float(np.median([3.0, 1.0, 2.0, 10.0]))
-    (2.5, 2.5)
-    """
-    ordered = np.sort(np.asarray(values, dtype=np.float64), axis=None)
-    n = ordered.size
-    if n == 0:
-        return float("nan")
-    mid = n // 2
-    return float(ordered[mid]) if n % 2 else float((ordered[mid - 1] + ordered[mid]) / 2.0)
-
-
-def robust_center_scale(values: FloatArray) -> tuple[float, float]:
-    """Median and MAD-based sigma, floored so a flat series does not divide by zero."""
-    center = median(values)
-    sigma = MAD_TO_SIGMA * median(np.abs(values - center))
-    # A flat baseline (MAD 0) still has a scale: 1 % of its level, or its standard deviation.
-    floor = max(0.01 * abs(center), float(np.std(values)) * 0.5, 1e-9)
-    return center, max(sigma, floor)
 
 
 def mann_whitney_p(x: FloatArray, y: FloatArray, alternative: Alternative) -> float:

@@ -18,6 +18,10 @@ warm-up a detector returns 0; a missing value (NaN) scores 0 and is not learnt.
   the shape novelty, plus a step for a range break, with a refractory period so one episode
   yields one alarm, not a hundred.
 
+``tests/test_streaming_contract.py`` runs one contract over every detector here (pure, snapshotable,
+0 in warm-up and for a gap, quiet on stationary noise, alarmed by a big step): a new detector gets a
+row there, and is checked the day it exists.
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> xs = rng.normal(10, 1, 600)
@@ -37,7 +41,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from aiops.detectors.base import FloatArray
-from aiops.detectors.robust import MAD_TO_SIGMA
+from aiops.detectors.robust import center_scale
 
 
 class _Calibrator:
@@ -172,12 +176,14 @@ class _Window:
     def center_scale(self) -> tuple[float, float]:
         if self._cache is None:
             arr = np.fromiter(self._buf, dtype=np.float64, count=len(self._buf))
-            med = float(np.median(arr))
-            mad = MAD_TO_SIGMA * float(np.median(np.abs(arr - med)))
-            # Quantised series (integers, flat stretches) have MAD 0: fall back to the spread.
-            floor = max(0.1 * float(np.std(arr)), 1e-6 * (abs(med) + 1.0))
-            self._cache = (med, max(mad, floor))
+            self._cache = center_scale(arr, floor=_quantised_floor)
         return self._cache
+
+
+def _quantised_floor(center: float, values: FloatArray) -> float:
+    """Quantised series (integers, flat stretches) have MAD 0: fall back to a tenth of the spread,
+    and on a constant window to a millionth of the level, so the next different value stands out."""
+    return max(0.1 * float(np.std(values)), 1e-6 * (abs(center) + 1.0))
 
 
 class RobustZ(_Base):

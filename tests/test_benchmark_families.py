@@ -15,9 +15,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from aiops.direction import metric_direction
 from aiops.engine import Engine, EngineConfig
 from aiops.eval.simulate import METRICS, Fleet
-from aiops.model import Direction, Effects, MetricVerdict, Verdict, VerdictResult, metric_direction
+from aiops.model import Direction, Effects, MetricVerdict, Verdict, VerdictResult
 from benchmarks import fleets as fleets_module
 from benchmarks.deploy_families import (
     blamed_for_fleet_metric,

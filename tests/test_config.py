@@ -69,3 +69,18 @@ def test_directions_security_and_switches() -> None:
     assert not s.engine.fleet_check and not s.peer_view
     assert Settings.from_env({}).peer_view
     assert s.kafka_security == {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN"}
+
+
+def test_reading_the_settings_loads_no_numerical_library() -> None:
+    """``aiops gate`` in a CI step reads the settings and calls the API: it must not pay for numpy,
+    scipy, scikit-learn or statsmodels (seconds on a cold runner). The direction rules, the judge
+    names and the engine's windows are read with the settings, so they stay light too."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, aiops.config, aiops.engine_config, aiops.direction, aiops.detectors.registry, aiops.gate;"
+        "print(sorted(m for m in ('numpy', 'scipy', 'sklearn', 'statsmodels') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert loaded.stdout.strip() == "[]"

@@ -8,8 +8,9 @@ from scipy.stats import mannwhitneyu
 
 from aiops.detectors.base import JudgeInput
 from aiops.detectors.combine import combine
-from aiops.detectors.judge import BeforeAfterJudge
-from aiops.detectors.stats import hodges_lehmann, mann_whitney_p, robust_center_scale
+from aiops.detectors.judge import BeforeAfterJudge, flat_baseline_floor
+from aiops.detectors.robust import MAD_TO_SIGMA, center_scale, median, robust_sd
+from aiops.detectors.stats import hodges_lehmann, mann_whitney_p
 from aiops.model import Direction, MetricVerdict, VerdictResult
 
 
@@ -33,8 +34,22 @@ def test_hodges_lehmann_recovers_a_shift_despite_outliers() -> None:
 
 
 def test_flat_baseline_still_has_a_scale() -> None:
-    _, scale = robust_center_scale(np.full(30, 5.0))
-    assert scale > 0
+    assert center_scale(np.full(30, 5.0)) == (5.0, 0.0)  # no floor unless the caller gives one
+    assert center_scale(np.full(30, 5.0), floor=flat_baseline_floor) == (5.0, 0.05)  # 1 % of the level
+    quantised = np.array([5.0] * 20 + [4.0, 6.0] * 5)  # MAD 0, but not flat
+    assert center_scale(quantised, floor=flat_baseline_floor)[1] == pytest.approx(0.5 * np.std(quantised))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_one_robust_scale_is_the_mad_sigma_of_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.standard_t(3, int(rng.integers(3, 80))) * 10, int(seed % 3))
+    center = float(np.median(values))
+    assert median(values) == center
+    assert center_scale(values) == (center, float(MAD_TO_SIGMA * np.median(np.abs(values - center))))
+    with_gaps = np.concatenate([values, [np.nan, np.inf]])
+    assert robust_sd(with_gaps) == center_scale(values)[1]  # only the finite values count
+    assert np.isnan(robust_sd(np.array([1.0, np.nan, 2.0])))  # fewer than three
 
 
 def judge_input(before: np.ndarray, after: np.ndarray, direction: Direction, **kw: object) -> JudgeInput:
@@ -65,6 +80,21 @@ def test_judge_is_direction_aware(direction: Direction, shift: float, expected: 
     before = rng.normal(100, 3, 120)
     after = rng.normal(100 * (1 + shift), 3, 30)
     assert BeforeAfterJudge().judge(judge_input(before, after, direction)).verdict is expected
+
+
+@pytest.mark.parametrize(
+    ("direction", "shift"),
+    [(Direction.UP_IS_WORSE, 0.3), (Direction.DOWN_IS_WORSE, -0.3), (Direction.BOTH, 0.3), (Direction.BOTH, -0.3)],
+)
+def test_onset_is_where_the_metric_crossed_to_its_worse_side(direction: Direction, shift: float) -> None:
+    """A few points just on the better side after the deploy, then the move: the onset is the first
+    moved point, for a metric worse either way too (a fall there was once dated at the last sample)."""
+    rng = np.random.default_rng(4)
+    before = rng.normal(100, 1, 120)
+    after = np.concatenate([np.full(6, 100 - np.sign(shift)), rng.normal(100 * (1 + shift), 1, 24)])
+    verdict = BeforeAfterJudge().judge(judge_input(before, after, direction, final=True))
+    assert verdict.verdict is VerdictResult.FAIL
+    assert verdict.onset == 6.0  # judge_input stamps the points after the deploy 0, 1, 2, ...
 
 
 def test_judge_says_inconclusive_without_enough_data() -> None:

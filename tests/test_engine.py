@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
+import pytest
 from fleets import T0, deploy, in_time_order, service_samples
 
 from aiops.engine import Engine, EngineConfig, KnownDeploy
@@ -175,6 +177,31 @@ def test_incident_stays_open_while_the_regression_lasts() -> None:
     )
     (incident,) = {i.id: i for i in out.incidents}.values()
     assert incident.status is IncidentStatus.OPEN and incident.resolved_at is None
+
+
+@pytest.mark.parametrize(
+    ("metric", "after_fix", "status"),
+    [
+        ("http_request_duration_seconds_p99", 1.00, IncidentStatus.RESOLVED),
+        ("http_request_duration_seconds_p99", 0.97, IncidentStatus.RESOLVED),  # better than before: back
+        ("http_request_duration_seconds_p99", 1.03, IncidentStatus.OPEN),
+        ("mystery_gauge", 1.00, IncidentStatus.RESOLVED),
+        # Worse either way (no direction in the name): 3 % off the baseline, significant, is not
+        # "back", whichever side it is on (a fall was once taken for a recovery, a rise not).
+        ("mystery_gauge", 0.97, IncidentStatus.OPEN),
+        ("mystery_gauge", 1.03, IncidentStatus.OPEN),
+    ],
+)
+def test_recovery_reads_which_way_is_worse_as_the_judge_does(
+    metric: str, after_fix: float, status: IncidentStatus
+) -> None:
+    back_at = DEPLOY_AT + 50 * 60
+    samples = service_samples("api", metric=metric, shift_at=DEPLOY_AT, shift=0.5, minutes=300)
+    fixed = [s if s.ts < back_at else replace(s, value=s.value / 1.5 * after_fix) for s in samples]
+    out = run(in_time_order([*fixed, deploy("api", DEPLOY_AT)]))
+    assert [v.verdict for v in out.verdicts] == [VerdictResult.FAIL]
+    (incident,) = {i.id: i for i in out.incidents}.values()
+    assert incident.status is status
 
 
 def test_a_rebuilt_engine_emits_only_what_the_previous_owner_had_not_stored() -> None:

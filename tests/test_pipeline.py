@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from aiops.config import Settings
 from aiops.engine import Engine
+from aiops.metrics import Metrics
 from aiops.model import DeployEvent, Effects
-from aiops.pipeline import Pipeline
+from aiops.pipeline import Pipeline, build_engine, build_pipeline
 from aiops.store import StoreUnavailable, open_store
 
 
@@ -93,3 +95,23 @@ def test_no_new_records_are_taken_while_earlier_effects_wait_for_the_store(tmp_p
     pipeline.ingest_records([deploy(2)])  # the retry: d1 is written first, then d2, each once
     assert [d.id for w in store.writes for d in w.deploys] == ["d1", "d2"]
     store.inner.close()
+
+
+@pytest.mark.parametrize("judge", ["counterfactual", "before_after", "kayenta"])
+def test_the_builder_asks_the_judge_the_settings_name(judge: str, tmp_path: Path) -> None:
+    settings = Settings.from_env({"AIOPS_JUDGE": judge, "AIOPS_ANALYSIS_WINDOW_S": "900", "AIOPS_FLEET_CONTROL": "off"})
+    store = open_store(f"sqlite:///{tmp_path}/a.db")
+    metrics = Metrics(CollectorRegistry())
+    pipeline = build_pipeline(settings, store, metrics)
+    assert pipeline.engine.judge.name == judge
+    assert pipeline.engine.config == settings.engine and pipeline.engine.config.analysis_window == 900
+    assert pipeline.store is store and pipeline.metrics is metrics
+    assert pipeline.engine.calibration == {}  # loaded from the store by refresh_calibration, not here
+    store.close()
+
+
+def test_a_rebuilt_engine_keeps_the_calibration_it_is_given() -> None:
+    bars = {("api", "latency_ms"): 0.2}
+    engine = build_engine(Settings(), calibration=bars)
+    assert engine.calibration == bars and engine.calibration is not bars  # a copy: the old engine's may change
+    assert engine.judge.name == "counterfactual" and build_engine(Settings()).calibration == {}

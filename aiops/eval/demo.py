@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import IO
 
 from aiops.config import Settings
-from aiops.engine import Engine
 from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.model import Effects, Incident, Verdict, VerdictResult
 from aiops.parsing import parse_value
-from aiops.pipeline import Pipeline
+from aiops.pipeline import build_pipeline
 from aiops.store import IncidentFilter, open_store
 
 DEMO_SPEC = FleetSpec(
@@ -81,7 +80,7 @@ def run_demo(settings: Settings, out: IO[str], seed: int = 42, db: str | None = 
     fleet = simulate_fleet(DEMO_SPEC, seed=seed)
     parsed = parse_value(fleet.events)
     store = open_store(db)
-    pipeline = Pipeline(Engine(settings.engine), store)
+    pipeline = build_pipeline(settings, store)
     started = time.perf_counter()
     effects = Effects()
     chunk = 5000
