@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
     retention = EngineConfig().retention
     n = int(retention / args.interval)
-    names = [(f"svc-{i // args.metrics_per_service:05d}", f"m{i % args.metrics_per_service:02d}") for i in range(args.series)]
+    per = args.metrics_per_service
+    names = [(f"svc-{i // per:05d}", f"m{i % per:02d}") for i in range(args.series)]
     rng = np.random.default_rng(1)
     gc.collect()
     before = rss_bytes()
