@@ -593,6 +593,12 @@ class Engine:
         oldest_open = min((a.deploy.ts for a in self._analyses.values()), default=self.watermark)
         horizon = min(horizon, oldest_open - self.lookback)
         self.history.trim(horizon)
+        # Looks read raw samples only over the look-back of an open analysis or a watched incident
+        # (and of a deploy still to come, late by up to the lateness); before that, only earlier
+        # days are read, in bins of a minute or more: one sample per minute holds what they need.
+        oldest_watched = min((d.ts for d, _, _, _ in self._watch.values()), default=self.watermark)
+        margin = self.lookback + max(2 * self.config.step, self.config.lateness)
+        self.history.compact(min(self.watermark, oldest_open, oldest_watched) - margin)
         self._trimmed_at = self.watermark
 
     def series_values(self, service: str, metric: str) -> np.ndarray:

@@ -6,7 +6,9 @@ Fills an :class:`aiops.history.FleetHistory` with ``--series`` series (services 
 sampled every ``--interval`` seconds over the engine's default retention (the seasonal days, the
 look-back and the analysis window: about 54.5 h), in time order as the engine receives them, and
 reports the growth of the process's resident set size per series (RSS from /proc/self/statm,
-after a garbage collection), beside the raw payload (16 bytes a sample). Linux only.
+after a garbage collection), beside the raw payload (16 bytes a sample). Every hour of event time
+the history is trimmed and compacted as the engine does it (raw samples over the look-back, one a
+minute before that). Linux only.
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metrics-per-service", type=int, default=50)
     args = ap.parse_args(argv)
 
-    retention = EngineConfig().retention
+    config = EngineConfig()
+    retention = config.retention
+    # What the engine keeps raw (Engine._trim, with no deploy under analysis): the look-back and a margin.
+    raw_span = config.lookback_window + max(2 * config.step, config.lateness)
     n = int(retention / args.interval)
     per = args.metrics_per_service
     names = [(f"svc-{i // per:05d}", f"m{i % per:02d}") for i in range(args.series)]
@@ -50,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         values = rng.normal(100.0, 5.0, len(names)).tolist()
         for (service, metric), value in zip(names, values, strict=True):
             history.add_sample(service, metric, ts, value)
+        if ts % 3600 == 0:  # as the engine: every hour of event time
+            history.trim(ts - retention)
+            history.compact(ts - raw_span)
     seconds = time.perf_counter() - started
     gc.collect()
     grown = rss_bytes() - before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from fleets import T0, deploy, in_time_order, service_samples
 
@@ -296,3 +297,34 @@ def test_a_joint_regression_that_no_single_metric_shows_fails_the_deploy() -> No
     (v,) = joint.verdicts
     assert v.verdict is VerdictResult.FAIL and "across" in v.reason
     assert all(m.verdict is VerdictResult.PASS for m in v.metrics if m.metric in metrics)
+
+
+def _three_days(history_compacted: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[tuple[str, str]], Engine]:
+    """Four services over three days at 30 s, deploys on the third day (one of them bad)."""
+    if not history_compacted:
+        monkeypatch.setattr("aiops.history.FleetHistory.compact", lambda self, before: None)
+    minutes = 3 * 24 * 60
+    records: list[Record] = []
+    for i, svc in enumerate(("a", "b", "c", "d")):
+        shift_at = T0 + 2.5 * 86_400 if svc == "b" else None
+        records += service_samples(svc, minutes=minutes, interval=30.0, shift_at=shift_at, shift=0.5, seed=i)
+    records += [deploy("a", T0 + 2.4 * 86_400), deploy("b", T0 + 2.5 * 86_400), deploy("c", T0 + 2.6 * 86_400)]
+    engine = Engine(EngineConfig())
+    effects = Effects()
+    ordered = in_time_order(records)
+    for k in range(0, len(ordered), 5000):
+        effects.extend(engine.process(ordered[k : k + 5000]))
+    effects.extend(engine.finish())
+    return [(v.deployment_id, v.verdict.value) for v in effects.verdicts], engine
+
+
+def test_old_history_is_kept_one_sample_a_minute_with_the_same_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
+    compacted, engine = _three_days(True, monkeypatch)
+    series = engine.history.series[("a", "http_request_duration_seconds_p99")]
+    ts = np.frombuffer(series.ts, dtype=np.float64)
+    recent = ts >= engine.watermark - engine.lookback - 3600
+    assert np.all(np.diff(ts[~recent]) >= 59.0)  # one a minute, where 30-s samples were
+    assert np.any(np.diff(ts[recent]) < 31.0)  # the look-back is raw
+    raw, _ = _three_days(False, monkeypatch)
+    assert compacted == raw
+    assert dict(compacted) == {"a-v2": "pass", "b-v2": "fail", "c-v2": "pass"}

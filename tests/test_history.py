@@ -73,3 +73,32 @@ def test_duplicate_redelivery_changes_nothing() -> None:
     layout = history.layout
     assert not history.add(1.0, 5.0)
     assert history.layout == layout and list(history.values) == [5.0, 6.0]
+
+
+def test_compact_keeps_a_minute_mean_and_leaves_recent_samples_alone() -> None:
+    history = SeriesHistory()
+    for k in range(240):  # two hours at 30 s
+        history.add(k * 30.0 + 5.0, float(k % 7))
+    recent = [(t, v) for t, v in zip(history.ts, history.values, strict=True) if t >= 3600.0]
+    layout = history.layout
+    history.compact(3600.0 + 20.0)  # rounded down to the minute: 3600
+    old = [(t, v) for t, v in zip(history.ts, history.values, strict=True) if t < 3600.0]
+    assert len(old) == 60 and history.layout == layout + 1
+    # Minute m held samples k = 2m and 2m + 1: their mean time and mean value.
+    assert old[10] == (10 * 60.0 + 20.0, ((20 % 7) + (21 % 7)) / 2)
+    assert [(t, v) for t, v in zip(history.ts, history.values, strict=True) if t >= 3600.0] == recent
+    assert list(history.ts) == sorted(history.ts)
+    # Merged once: the same call again, or an earlier one, changes nothing.
+    before = (list(history.ts), list(history.values))
+    history.compact(3600.0)
+    history.compact(1800.0)
+    assert (list(history.ts), list(history.values)) == before and history.layout == layout + 1
+
+
+def test_compact_leaves_slow_metrics_as_they_are() -> None:
+    history = SeriesHistory()
+    for k in range(100):
+        history.add(k * 300.0, float(k))
+    layout, ts = history.layout, list(history.ts)
+    history.compact(20_000.0)
+    assert list(history.ts) == ts and history.layout == layout
