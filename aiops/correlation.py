@@ -105,15 +105,21 @@ class FleetCheck:
             self._levels[key] = level if level is not None and abs(level) > 1e-12 else None
         return self._levels[key]
 
-    def is_incident(self, service: str, data: JudgeInput) -> bool:
-        """The peers moved a lot, the worse way, and most of them significantly: a fleet-wide problem."""
+    @staticmethod
+    def fleet_change(data: JudgeInput) -> float | None:
+        """The peers' median change, the worse way and by at least FLEET_INCIDENT_CHANGE, over the
+        window or its last minutes (trouble that began late shows there first); None otherwise."""
         change = data.control_change
-        # Trouble that began late in the window shows in its last minutes first.
         if data.control_recent is not None and abs(data.control_recent) > abs(change or 0.0):
             change = data.control_recent
-        if change is None or abs(change) < FLEET_INCIDENT_CHANGE:
-            return False
-        if not is_worse(data.direction, change):
+        if change is None or abs(change) < FLEET_INCIDENT_CHANGE or not is_worse(data.direction, change):
+            return None
+        return change
+
+    def is_incident(self, service: str, data: JudgeInput) -> bool:
+        """The peers moved a lot, the worse way, and most of them significantly: a fleet-wide problem."""
+        change = self.fleet_change(data)
+        if change is None:
             return False
         at = float(data.current_ts[-1]) if len(data.current_ts) else data.deploy_ts
         peers = self.peers(service, data.metric, data.deploy_ts, at)

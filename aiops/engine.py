@@ -348,22 +348,24 @@ class Engine:
             if self._fleet.is_incident(d.service, data):
                 fleet.append(metric)
                 if mv.verdict is VerdictResult.FAIL:
-                    # Peers that tracked this service were hit too: what counts is what moved beyond
-                    # their median change, measured against the service's own history.
-                    own = self._fit(d.service, metric, d.ts, at, peers=False)
-                    mv = self.judge.judge(replace(data, counterfactual=own, peer_post=None, net_of_control=True))
-            elif not final and mv.verdict is VerdictResult.FAIL and self._peers_moved_too(d, data, mv, at):
-                # The services that did not deploy moved the same way by at least half as much: maybe
-                # the start of a fleet-wide problem. Wait for the final look, where the fleet check
-                # can tell (a slower fail, never a deploy blamed for the fleet's trouble).
-                mv = replace(
-                    mv,
-                    verdict=VerdictResult.INCONCLUSIVE,
-                    reason=f"{mv.reason}; services that did not deploy moved too ({data.control_change:+.0%}): "
-                    "waiting for the window to close",
-                )
-                if mv.verdict is not VerdictResult.FAIL:  # the deploy did nothing beyond the fleet's trouble
-                    mv = replace(mv, verdict=VerdictResult.INCONCLUSIVE, reason=f"{mv.reason}; fleet-wide problem")
+                    mv = self._beyond_the_fleet(d, metric, data, at)
+            elif mv.verdict is VerdictResult.FAIL and self._peers_moved_too(d, data, mv, at):
+                if not final:
+                    # The services that did not deploy moved the same way by at least half as much:
+                    # maybe the start of a fleet-wide problem. Wait for the final look, where the
+                    # fleet check can tell (a slower fail, never a deploy blamed for the fleet's trouble).
+                    mv = replace(
+                        mv,
+                        verdict=VerdictResult.INCONCLUSIVE,
+                        reason=f"{mv.reason}; services that did not deploy moved too "
+                        f"({data.control_change:+.0%}): waiting for the window to close",
+                    )
+                elif self._fleet.fleet_change(data) is not None:
+                    # The window closed with the peers moved as much as an incident (20 %+ the worse
+                    # way), yet not most of them significantly: trouble that began in the last minutes
+                    # has moved the medians of some series and not yet of others (a coin toss at half
+                    # the window). The deploy is judged on what moved beyond the peers, as in an incident.
+                    mv = self._beyond_the_fleet(d, metric, data, at)
             verdicts.append(mv)
         # The joint view is costly (a forest per look): only at the final look, only when no single
         # metric has already failed the deploy, and only when two moved the worse way with p < 0.05
@@ -405,6 +407,13 @@ class Engine:
             return False
         self._decided(d, verdict, effects, analysis.written_until)
         return True
+
+    def _beyond_the_fleet(self, d: DeployEvent, metric: str, data: JudgeInput, at: float) -> MetricVerdict:
+        """The metric judged on what moved beyond the peers' median change (over the window, and over
+        its last minutes for the recent view), against the service's own history: peers that
+        tracked this service were hit too, so they cannot be its counterfactual."""
+        own = self._fit(d.service, metric, d.ts, at, peers=False)
+        return self.judge.judge(replace(data, counterfactual=own, peer_post=None, net_of_control=True))
 
     def _peers_moved_too(self, d: DeployEvent, data: JudgeInput, mv: MetricVerdict, at: float) -> bool:
         """Did the services that did not deploy move the same way by at least half as much, over the

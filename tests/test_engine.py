@@ -118,6 +118,22 @@ def test_fleet_wide_problem_is_not_blamed_on_the_deploy() -> None:
     assert [i.deployment_id for i in out.incidents] == [None]
 
 
+@pytest.mark.parametrize(("seed", "deploy_id"), [(6, "svc01-v1.2.0"), (8, "svc03-v1.1.0")])
+def test_fleet_trouble_in_the_last_minutes_is_not_blamed_on_the_deploy(seed: int, deploy_id: str) -> None:
+    """Two deploys of the fleet-incidents benchmark family (benchmarks/fleets.py) whose windows end a
+    few minutes into fleet-wide latency trouble: the last 10 minutes' median had moved for the
+    deploying service and not yet, significantly, for most peers (a coin toss with the trouble in
+    half the window), so the fleet check said no and the deploy was failed for the fleet's trouble.
+    At the final look a fail with the peers moved as much is judged beyond the peers."""
+    from benchmarks.deploy_families import drive
+    from benchmarks.fleets import FAMILIES
+
+    fleet = FAMILIES["fleet-incidents"].build(seed, 1.0)
+    assert {t["id"]: t["fleet"] for t in fleet.truth}[deploy_id]  # the truth: innocent, in the trouble
+    verdict = {v.deployment_id: v for v in drive(Engine(EngineConfig()), fleet).verdicts}[deploy_id]
+    assert verdict.verdict is not VerdictResult.FAIL, verdict.reason
+
+
 def test_same_regression_without_the_fleet_fails() -> None:
     records = [deploy("api", DEPLOY_AT), *service_samples("api", shift_at=DEPLOY_AT + 120, shift=0.6)]
     for i, svc in enumerate(["web", "db", "auth"]):
