@@ -3,13 +3,14 @@
     python -m benchmarks.replay_speed [--hours 48] [--services 16] [--repeat 3]
 
 The events file is generated first (not timed); each run is the real command in a subprocess
-(parse, engine, verdicts, JSONL out), wall-clock time.
+(parse, engine, verdicts, JSONL out), wall-clock time, and the replay process's peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = len(fleet.events)
     best, median = min(times), statistics.median(times)
     print(f"events {lines:,}  deployments {summary['deployments']}  verdicts {summary['verdicts']}")
+    # ru_maxrss of the children: the largest resident set any replay run reached, in KiB on Linux.
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS of the replay process: {peak:,.0f} MiB ({args.services * 4} series)")
     print(
         f"aiops replay wall time: best {best:.1f} s, median {median:.1f} s over {args.repeat} runs "
         f"({lines / median:,.0f} events/s)"
