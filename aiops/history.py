@@ -14,6 +14,7 @@ so replaying a record twice does not change any statistic.
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from bisect import bisect_left, bisect_right, insort
 
@@ -245,6 +246,18 @@ class FleetHistory:
     def trim(self, before: float) -> None:
         for series in self.series.values():
             series.trim(before)
+
+    def footprint(self) -> tuple[int, int, int]:
+        """(series, samples, bytes) held: what the history costs, for the gauges.
+
+        >>> fleet = FleetHistory()
+        >>> fleet.add_sample("api", "latency", 1.0, 2.0)
+        >>> fleet.footprint()[:2]
+        (1, 1)
+        """
+        held = list(self.series.values())  # one step under the GIL: the consumer may be adding series
+        samples = sum(len(s) for s in held)
+        return len(held), samples, sum(sys.getsizeof(s.ts) + sys.getsizeof(s.values) for s in held)
 
     def compact(self, before: float) -> None:
         """Samples older than ``before`` one per minute in every series (:meth:`SeriesHistory.compact`)."""

@@ -44,6 +44,24 @@ class _OpenIncidents(Collector):
         yield family
 
 
+class _History(Collector):
+    """What the engine's history holds, read at scrape time (``footprint``: aiops.history.FleetHistory)."""
+
+    def __init__(self) -> None:
+        self.footprint: Callable[[], tuple[int, int, int]] | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.footprint is None:
+            return
+        series, samples, size = self.footprint()
+        for name, text, value in (
+            ("aiops_history_series", "Series held by the engine", series),
+            ("aiops_history_samples", "Samples held (older than the look-back: one a minute)", samples),
+            ("aiops_history_bytes", "Bytes the held samples take", size),
+        ):
+            yield GaugeMetricFamily(name, text, value=float(value))
+
+
 # (name, help, how to read it from a team's measures, aiops/delivery.py)
 _DELIVERY_GAUGES: tuple[tuple[str, str, Callable[[dict[str, Any]], float | None]], ...] = (
     ("aiops_delivery_deployments", "Production deploys", lambda m: m["deployment_frequency"]["deployments"]),
@@ -149,6 +167,12 @@ class Metrics:
         )
         self._delivery = _Delivery()
         r.register(self._delivery)
+        self._history = _History()
+        r.register(self._history)
+
+    def watch_history(self, footprint: Callable[[], tuple[int, int, int]]) -> None:
+        """Export (series, samples, bytes) held as gauges; the last pipeline to call this is the one read."""
+        self._history.footprint = footprint
 
     def watch_open_incidents(self, count: Callable[[], dict[tuple[str, str], int]]) -> None:
         self.registry.register(_OpenIncidents(count))

@@ -41,6 +41,8 @@ class Pipeline:
         self.engine = engine
         self.store = store
         self.metrics = metrics
+        if metrics is not None:
+            metrics.watch_history(lambda: self.engine.history.footprint())  # the engine may be replaced
         self._lock = threading.Lock()
         # What the engine emitted that the store did not take (it was down, locked or full). The
         # engine never emits an effect twice, so it is kept here and written before anything

@@ -115,3 +115,19 @@ def test_a_rebuilt_engine_keeps_the_calibration_it_is_given() -> None:
     engine = build_engine(Settings(), calibration=bars)
     assert engine.calibration == bars and engine.calibration is not bars  # a copy: the old engine's may change
     assert engine.judge.name == "counterfactual" and build_engine(Settings()).calibration == {}
+
+
+def test_history_footprint_is_exported_as_gauges() -> None:
+    from prometheus_client import generate_latest
+
+    from aiops.metrics import Metrics
+    from aiops.model import MetricSample
+
+    metrics = Metrics()
+    pipeline = Pipeline(Engine(Settings().engine), None, metrics)
+    pipeline.ingest_records([MetricSample(svc, "latency", float(t), 1.0) for svc in ("a", "b") for t in range(10)])
+    text = generate_latest(metrics.registry).decode()
+    assert "aiops_history_series 2.0" in text
+    assert "aiops_history_samples 20.0" in text
+    size = next(float(line.split()[1]) for line in text.splitlines() if line.startswith("aiops_history_bytes "))
+    assert size >= 20 * 16  # two C doubles a sample, at least
