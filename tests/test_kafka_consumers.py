@@ -158,7 +158,7 @@ def test_one_consumer_gives_the_replay_verdicts(kafka_bootstrap: str, tmp_path: 
     assert proc.returncode == 0  # SIGTERM: finished the batch, committed, left the group
 
 
-def two_consumers_with_a_sigkill(kafka_bootstrap: str, tmp_path: Path, **extra_env: str) -> dict[str, Any]:
+def consumers_with_a_sigkill(kafka_bootstrap: str, tmp_path: Path, n: int = 2, **extra_env: str) -> dict[str, Any]:
     # Several processes share PostgreSQL. Each reads the partitions it does not own too (the peer
     # view), so its control group is the whole fleet and a fleet-wide problem is seen as one.
     db = _fresh_postgres(need_env("AIOPS_TEST_POSTGRES"))
@@ -166,7 +166,7 @@ def two_consumers_with_a_sigkill(kafka_bootstrap: str, tmp_path: Path, **extra_e
     events = fleet_events(seed=5, services=8, hours=8, fleet_incidents=1)
     expected = replay(events, tmp_path, env)
     settings = Settings.from_env(env)
-    first, second = consume(env, tmp_path, "a"), consume(env, tmp_path, "b")
+    procs = [consume(env, tmp_path, f"c{k}") for k in range(n)]
     try:
         half = len(events) // 2
         produce_events(events[:half], settings)
@@ -174,19 +174,20 @@ def two_consumers_with_a_sigkill(kafka_bootstrap: str, tmp_path: Path, **extra_e
         while time.monotonic() < deadline and len(stored(db)["verdicts"]) < 3:
             time.sleep(0.5)
         assert len(stored(db)["verdicts"]) >= 3, "consumers made no progress"
-        second.send_signal(signal.SIGKILL)  # mid-stream: no commit, no goodbye
-        second.wait(timeout=10)
+        procs[-1].send_signal(signal.SIGKILL)  # mid-stream: no commit, no goodbye
+        procs[-1].wait(timeout=10)
         produce_events(events[half:], settings)
         time.sleep(2)
-        second = consume(env, tmp_path, "b2")
+        procs[-1] = consume(env, tmp_path, "restarted")
         got = wait_until_equal(db, expected, timeout=150)
     finally:
-        stop(first, second)
+        stop(*procs)
     return {"got": got, "expected": expected}
 
 
-def test_two_consumers_survive_sigkill_with_the_replay_verdicts(kafka_bootstrap: str, tmp_path: Path) -> None:
-    run = two_consumers_with_a_sigkill(kafka_bootstrap, tmp_path)
+@pytest.mark.parametrize("n", [2, 3])
+def test_consumers_survive_sigkill_with_the_replay_verdicts(kafka_bootstrap: str, tmp_path: Path, n: int) -> None:
+    run = consumers_with_a_sigkill(kafka_bootstrap, tmp_path, n)
     got, expected = run["got"], run["expected"]
     assert any(i[1] is None for i in expected["incidents"]), "the data should hold a fleet-wide incident"
     assert set(got["verdicts"]) == set(expected["verdicts"])  # exactly one verdict per deploy
@@ -198,7 +199,7 @@ def test_two_consumers_survive_sigkill_with_the_replay_verdicts(kafka_bootstrap:
 
 def test_without_the_peer_view_two_consumers_differ_from_replay(kafka_bootstrap: str, tmp_path: Path) -> None:
     # The control for the test above: each process seeing only its own services judges differently.
-    run = two_consumers_with_a_sigkill(kafka_bootstrap, tmp_path, AIOPS_PEER_VIEW="off")
+    run = consumers_with_a_sigkill(kafka_bootstrap, tmp_path, 2, AIOPS_PEER_VIEW="off")
     assert run["got"] != run["expected"]
 
 
