@@ -30,7 +30,14 @@ def ar1(n: int, phi: float, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def judge_final(values: np.ndarray, ts: np.ndarray, deploy_ts: float, peers: dict | None = None) -> tuple:
+def judge_final(
+    values: np.ndarray,
+    ts: np.ndarray,
+    deploy_ts: float,
+    peers: dict | None = None,
+    seasonal_days: int = 2,
+    earlier_deploys: tuple[float, ...] = (),
+) -> tuple:
     """The counterfactual judge's final look, 30 minutes after ``deploy_ts``, on 30-s samples."""
     before = ts < deploy_ts
     fit = fit_counterfactual(
@@ -42,6 +49,8 @@ def judge_final(values: np.ndarray, ts: np.ndarray, deploy_ts: float, peers: dic
         baseline_bins=60,
         history_bins=360,
         post_bins=30,
+        seasonal_days=seasonal_days,
+        earlier_deploys=earlier_deploys,
     )
     after = (ts >= deploy_ts) & (ts <= deploy_ts + 1800)
     data = JudgeInput(
@@ -207,33 +216,8 @@ def weekend_ends_at_midnight(seasonal_days: int, earlier_deploys: tuple[float, .
     ts = np.arange(deploy_ts - 2 * DAY - 6 * 3600, deploy_ts + 1800 + 1, 30.0)
     day = np.floor((ts - T0) / DAY)  # day 0: 'Friday', 1: 'Saturday', 2: 'Sunday', 3: 'Monday'
     values = np.where((day == 1) | (day == 2), 80.0, 100.0) + rng.normal(0, 1.0, ts.size)
-    before = ts < deploy_ts
-    fit = fit_counterfactual(
-        ts[before],
-        values[before],
-        {},
-        deploy_ts=deploy_ts,
-        width=60.0,
-        baseline_bins=60,
-        history_bins=360,
-        post_bins=30,
-        seasonal_days=seasonal_days,
-        earlier_deploys=earlier_deploys,
-    )
-    after = (ts >= deploy_ts) & (ts <= deploy_ts + 1800)
-    data = JudgeInput(
-        "cpu",
-        Direction.UP_IS_WORSE,
-        deploy_ts,
-        ts[before][-120:],
-        values[before][-120:],
-        ts[after],
-        values[after],
-        final=True,
-        counterfactual=fit,
-        at=deploy_ts + 1800,
-    )
-    return CounterfactualJudge().judge(data), fit
+    verdict, _, fit = judge_final(values, ts, deploy_ts, seasonal_days=seasonal_days, earlier_deploys=earlier_deploys)
+    return verdict, fit
 
 
 def test_what_earlier_days_did_at_this_time_widens_the_yardstick() -> None:
