@@ -165,7 +165,9 @@ class Residuals:
     # the deploy's time of day), and how the model would have read them: the same-time placebos.
     days: FloatArray | None = None
     model: str = "level"
-    clean_days: tuple[bool, ...] = ()  # per row of ``days``: no deploy of this service in its window
+    # Per row of ``days``: the bin (from that day's time of the deploy) of the service's first deploy
+    # at or after the day's baseline, inf if none: a day is a placebo only for windows ending before it.
+    day_deploy_bins: tuple[float, ...] = ()
     _spread: dict[tuple[int, int], tuple[float, int, float]] = field(default_factory=dict)
     _medians: dict[int, FloatArray] = field(default_factory=dict)
 
@@ -290,7 +292,7 @@ class Residuals:
             return np.empty(0)
         out = []
         for k, day in enumerate(days):
-            if k < len(self.clean_days) and not self.clean_days[k]:
+            if k < len(self.day_deploy_bins) and self.day_deploy_bins[k] < end:
                 continue  # a deploy in that day's window: not a placebo, as in time
             path = day
             if self.model == "seasonal":
@@ -479,7 +481,8 @@ def fit_counterfactual(
 
     # The same bins on earlier days, smoothed: a day-ago minute is one noisy draw of the cycle.
     smooth = max(1, round(600.0 / width))
-    days, clean = [], []
+    days: list[FloatArray] = []
+    deploy_bins: list[float] = []
     for k in range(1, seasonal_days + 1):
         # Day k's bins under the history and under the analysis window (all before the deploy).
         start = len(y_all) - history_bins - k * d_bins
@@ -489,8 +492,11 @@ def fit_counterfactual(
             full = np.concatenate([full, np.full(history_bins + post_part - len(full), np.nan)])
         if np.isfinite(full[:history_bins]).mean() >= 0.5:
             days.append(_smooth(full, smooth))
-            lo, hi = deploy_ts - k * DAY - baseline_bins * width, deploy_ts - k * DAY + post_part * width
-            clean.append(not any(lo <= ts < hi for ts in earlier_deploys))
+            # Only deploys under a window judged matter: the counterfactual reaches hours further
+            # (recovery watches), and a deploy 5 hours after this time that day spoils no placebo.
+            then = deploy_ts - k * DAY
+            after = [(ts - then) / width for ts in earlier_deploys if ts >= then - baseline_bins * width]
+            deploy_bins.append(math.floor(min(after)) if after else math.inf)
     stack = np.vstack(days) if days else None
     if stack is not None:
         profile = _nanmean_rows(stack)  # the mean over the days that hold each bin
@@ -522,7 +528,7 @@ def fit_counterfactual(
             trend_of=y if model == "trend" else None,
             days=stack,
             model=model,
-            clean_days=tuple(clean),
+            day_deploy_bins=tuple(deploy_bins),
         )
         spread = residuals.spread(0, judged)[0]
         if best is None or spread < best[0] * 0.95:  # a model has to miss clearly less to replace a simpler one

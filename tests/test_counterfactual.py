@@ -10,7 +10,7 @@ import pytest
 from fleets import T0, deploy, in_time_order
 
 from aiops.detectors.base import JudgeInput
-from aiops.detectors.counterfactual import bin_width, fit_counterfactual, sampling_interval
+from aiops.detectors.counterfactual import CounterfactualFit, bin_width, fit_counterfactual, sampling_interval
 from aiops.detectors.judge import BeforeAfterJudge
 from aiops.detectors.residual_judge import CounterfactualJudge
 from aiops.engine import Engine, EngineConfig
@@ -37,8 +37,10 @@ def judge_final(
     peers: dict | None = None,
     seasonal_days: int = 2,
     earlier_deploys: tuple[float, ...] = (),
+    post_bins: int = 30,
 ) -> tuple:
-    """The counterfactual judge's final look, 30 minutes after ``deploy_ts``, on 30-s samples."""
+    """The counterfactual judge's final look, 30 minutes after ``deploy_ts``, on 30-s samples
+    (``post_bins``: how far the fit reaches; the engine's reach covers the recovery watch)."""
     before = ts < deploy_ts
     fit = fit_counterfactual(
         ts[before],
@@ -48,7 +50,8 @@ def judge_final(
         width=60.0,
         baseline_bins=60,
         history_bins=360,
-        post_bins=30,
+        post_bins=post_bins,
+        analysis_bins=30,
         seasonal_days=seasonal_days,
         earlier_deploys=earlier_deploys,
     )
@@ -207,7 +210,7 @@ def test_failed_incident_plot_draws_the_expectation() -> None:
     assert svg.count("<polyline") == 2 and "expected" in svg
 
 
-def weekend_ends_at_midnight(seasonal_days: int, earlier_deploys: tuple[float, ...] = ()) -> tuple:
+def weekend_ends_at_midnight(seasonal_days: int, earlier_deploys: tuple[float, ...] = (), post_bins: int = 30) -> tuple:
     """A good deploy at 23:40 on a 'Sunday': 20 minutes later the weekend ends and the level rises
     from 80 to 100. The last hours (all weekend) cannot know it; the earlier days at this time can:
     'Friday' dropped from 100 to 80 at midnight and 'Saturday' stayed flat. Final look at +30 min."""
@@ -216,7 +219,9 @@ def weekend_ends_at_midnight(seasonal_days: int, earlier_deploys: tuple[float, .
     ts = np.arange(deploy_ts - 2 * DAY - 6 * 3600, deploy_ts + 1800 + 1, 30.0)
     day = np.floor((ts - T0) / DAY)  # day 0: 'Friday', 1: 'Saturday', 2: 'Sunday', 3: 'Monday'
     values = np.where((day == 1) | (day == 2), 80.0, 100.0) + rng.normal(0, 1.0, ts.size)
-    verdict, _, fit = judge_final(values, ts, deploy_ts, seasonal_days=seasonal_days, earlier_deploys=earlier_deploys)
+    verdict, _, fit = judge_final(
+        values, ts, deploy_ts, seasonal_days=seasonal_days, earlier_deploys=earlier_deploys, post_bins=post_bins
+    )
     return verdict, fit
 
 
@@ -240,3 +245,20 @@ def test_an_earlier_day_with_a_deploy_in_its_window_is_no_placebo() -> None:
     _, with_deploy = weekend_ends_at_midnight(seasonal_days=2, earlier_deploys=(deploy_ts - DAY + 300,))
     assert len(fit.residuals.day_placebos(0, 30)) == 2
     assert len(with_deploy.residuals.day_placebos(0, 30)) == 1
+    # Five minutes into that day's window: the first five minutes are still a placebo there.
+    assert len(with_deploy.residuals.day_placebos(0, 5)) == 2
+
+
+def test_a_deploy_hours_after_that_time_of_day_spoils_no_placebo() -> None:
+    # The counterfactual reaches hours past the window (the engine's reach covers the 6-h recovery
+    # watch); a deploy 2 hours after this time of day on an earlier day is outside every window
+    # judged, and used to cost its day (and with it the weekend's end, as a weekly fleet showed).
+    deploy_ts = T0 + 3 * DAY - 1200.0
+
+    def fitted(earlier: float) -> CounterfactualFit:
+        return weekend_ends_at_midnight(seasonal_days=2, earlier_deploys=(earlier,), post_bins=390)[1]
+
+    later, before_baseline, in_baseline = (fitted(deploy_ts - DAY + s) for s in (7200, -4000, -600))
+    assert len(later.residuals.day_placebos(0, 30)) == 2
+    assert len(before_baseline.residuals.day_placebos(0, 30)) == 2
+    assert len(in_baseline.residuals.day_placebos(0, 30)) == 1
