@@ -7,8 +7,13 @@ with samples stamped ``<= c``. Because the grid and the data of each look depend
 times, a deploy event that arrives late, after the samples around it, gets exactly the verdict it
 would have got in order: its overdue checkpoints are simply evaluated at once.
 
+The engine is handed its judges: one per metric, asked at every look, and optionally one per
+service, asked at the final look over every metric together (:mod:`aiops.detectors.base`).
+``aiops.pipeline.build_engine`` makes both from the settings, by name from the registry.
+
 >>> from aiops.model import MetricSample, DeployEvent
->>> engine = Engine(EngineConfig(baseline_window=600, analysis_window=300, step=60, lateness=0))
+>>> from aiops.detectors.residual_judge import CounterfactualJudge
+>>> engine = Engine(EngineConfig(baseline_window=600, analysis_window=300, step=60, lateness=0), CounterfactualJudge())
 >>> samples = [MetricSample("api", "latency_ms", t, 100.0 + (t % 7) + (80 if t >= 600 else 0))
 ...            for t in range(0, 1200, 10)]
 >>> effects = engine.process([DeployEvent.create("api", "v2", 600.0), *samples])
@@ -27,7 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from aiops.correlation import FleetCheck, IncidentBook
-from aiops.detectors.base import FloatArray, JudgeInput, MetricJudge
+from aiops.detectors.base import FloatArray, JudgeInput, MetricJudge, ServiceJudge
 from aiops.detectors.combine import combine
 from aiops.detectors.counterfactual import (
     CounterfactualFit,
@@ -36,8 +41,6 @@ from aiops.detectors.counterfactual import (
     fit_counterfactual,
     sampling_interval,
 )
-from aiops.detectors.iforest import IsolationForestJudge
-from aiops.detectors.registry import make_judge
 from aiops.direction import is_worse, metric_direction
 from aiops.engine_config import DAY, EngineConfig
 from aiops.history import FleetHistory
@@ -88,13 +91,14 @@ class Engine:
 
     def __init__(
         self,
-        config: EngineConfig | None = None,
-        judge: MetricJudge | None = None,
+        config: EngineConfig,
+        judge: MetricJudge,
+        service_judge: ServiceJudge | None = None,
         calibration: dict[tuple[str, str], float] | None = None,
     ) -> None:
-        self.config = config or EngineConfig()
-        self.judge: MetricJudge = judge or make_judge(self.config.judge)
-        self.multivariate = IsolationForestJudge() if self.config.multivariate else None
+        self.config = config
+        self.judge = judge
+        self.service_judge = service_judge
         # (service, metric) -> least relative change that fails it, learnt from feedback (aiops.calibration).
         self.calibration: dict[tuple[str, str], float] = dict(calibration or {})
         self.watermark = float("-inf")
@@ -115,7 +119,6 @@ class Engine:
         self._widths: dict[tuple[str, str], float] = {}
         self.incidents = IncidentBook()
         self._fleet = FleetCheck(self.history, self.config.baseline_window, self._judge_peer)
-        self._recent_window = float(getattr(getattr(self.judge, "params", None), "recent_window", 600.0))
 
     # --- ingest ----------------------------------------------------------------------------------
 
@@ -310,7 +313,7 @@ class Engine:
 
     def _recovered(self, d: DeployEvent, metrics: Iterable[str], at: float) -> bool:
         """Every failed metric, over the last recent window, is no longer worse than before the deploy."""
-        since = at - self._recent_window
+        since = at - self.judge.recent_window
         for metric in metrics:
             if (d.service, metric) not in self.history.series:
                 return False
@@ -367,18 +370,19 @@ class Engine:
                     # the window). The deploy is judged on what moved beyond the peers, as in an incident.
                     mv = self._beyond_the_fleet(d, metric, data, at)
             verdicts.append(mv)
-        # The joint view is costly (a forest per look): only at the final look, only when no single
-        # metric has already failed the deploy, and only when two moved the worse way with p < 0.05
-        # (the judges' p-values are one-sided and hold under autocorrelation): a joint regression
-        # shows at least weakly in more than one metric; one metric alone is its own judge's call.
+        # The service judge's joint view is costly (the isolation forest fits a forest per look): only
+        # at the final look, only when no single metric has already failed the deploy, and only when
+        # two moved the worse way with p < 0.05 (the judges' p-values are one-sided and hold under
+        # autocorrelation): a joint regression shows at least weakly in more than one metric; one
+        # metric alone is its own judge's call.
         hint = sum(m.p_value is not None and m.p_value < 0.05 for m in verdicts) >= 2
         if (
             final
             and hint
-            and self.multivariate is not None
+            and self.service_judge is not None
             and not any(m.verdict is VerdictResult.FAIL for m in verdicts)
         ):
-            verdicts.append(self.multivariate.judge_service(inputs))
+            verdicts.append(self.service_judge.judge_service(inputs))
         note = ""
         if stream_ended and at < analysis.end:
             note = f" (input ended {(at - d.ts) / 60:.0f} of {(analysis.end - d.ts) / 60:.0f} min into the window)"
@@ -485,8 +489,8 @@ class Engine:
             seasonal=tuple(seasonal),
             control_change=control_change,
             control_recent=(
-                self._fleet.control_change(service, metric, deploy_ts, at, since=at - self._recent_window)
-                if control and at - deploy_ts > 1.5 * self._recent_window
+                self._fleet.control_change(service, metric, deploy_ts, at, since=at - self.judge.recent_window)
+                if control and at - deploy_ts > 1.5 * self.judge.recent_window
                 else None
             ),
             final=final,
