@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiops.detectors.registry import DEFAULT_JUDGE, JUDGES
+from aiops.detectors.registry import DEFAULT_JUDGE, JUDGES, MULTIVARIATE_JUDGE, SERVICE_JUDGES
 from aiops.direction import parse_overrides
 from aiops.engine_config import EngineConfig
 
@@ -59,6 +59,11 @@ class Settings:
     # fleet control group sees every service (docs/kafka.md). Only used when the fleet control is on.
     peer_view: bool = True
     engine: EngineConfig = field(default_factory=EngineConfig)
+    # The judges the engine asks, by their names in aiops.detectors.registry: one per metric at every
+    # look (AIOPS_JUDGE), and optionally one over a service's metrics together at the final look
+    # (AIOPS_SERVICE_JUDGE, or AIOPS_MULTIVARIATE=on for the isolation forest; off by default).
+    judge: str = DEFAULT_JUDGE
+    service_judge: str | None = None
     # AIOPS_SERVICE_TEAMS / AIOPS_SERVICE_TEAMS_FILE: the team of services whose deploys name none
     service_teams: tuple[tuple[str, str], ...] = ()
 
@@ -96,9 +101,7 @@ class Settings:
             step=_float(source, "AIOPS_CHECK_STEP_S", ENGINE_DEFAULTS.step),
             lateness=_float(source, "AIOPS_LATENESS_S", ENGINE_DEFAULTS.lateness),
             fleet_check=_flag(source, "AIOPS_FLEET_CONTROL", ENGINE_DEFAULTS.fleet_check),
-            multivariate=_flag(source, "AIOPS_MULTIVARIATE", ENGINE_DEFAULTS.multivariate),
             directions=directions,
-            judge=_judge(get("AIOPS_JUDGE", DEFAULT_JUDGE)),
             history_window=_float(source, "AIOPS_HISTORY_WINDOW_S", ENGINE_DEFAULTS.history_window),
         )
         return cls(
@@ -119,6 +122,8 @@ class Settings:
             api_max_concurrency=_int(source, "AIOPS_API_MAX_CONCURRENCY", 32),
             peer_view=_flag(source, "AIOPS_PEER_VIEW", True),
             engine=engine,
+            judge=_judge(get("AIOPS_JUDGE", DEFAULT_JUDGE)),
+            service_judge=_service_judge(source),
             service_teams=_service_teams(source),
         )
 
@@ -126,6 +131,24 @@ class Settings:
 def _judge(name: str) -> str:
     if name not in JUDGES:
         raise ConfigError(f"AIOPS_JUDGE: {name!r} is not a judge; one of {', '.join(sorted(JUDGES))}")
+    return name
+
+
+def _service_judge(source: Mapping[str, str]) -> str | None:
+    """AIOPS_SERVICE_JUDGE names one; AIOPS_MULTIVARIATE=on, the older flag, picks the isolation forest.
+
+    >>> _service_judge({}), _service_judge({"AIOPS_MULTIVARIATE": "on"})
+    (None, 'isolation_forest')
+    """
+    multivariate = _flag(source, "AIOPS_MULTIVARIATE", False)
+    name = source.get("AIOPS_SERVICE_JUDGE", "").strip()
+    if not name:
+        return MULTIVARIATE_JUDGE if multivariate else None
+    if name not in SERVICE_JUDGES:
+        choices = ", ".join(sorted(SERVICE_JUDGES))
+        raise ConfigError(f"AIOPS_SERVICE_JUDGE: {name!r} is not a service judge; one of {choices}")
+    if source.get("AIOPS_MULTIVARIATE", "").strip() and not multivariate:
+        raise ConfigError(f"AIOPS_MULTIVARIATE: off, yet AIOPS_SERVICE_JUDGE names {name!r}; unset one")
     return name
 
 

@@ -7,8 +7,15 @@ with samples stamped ``<= c``. Because the grid and the data of each look depend
 times, a deploy event that arrives late, after the samples around it, gets exactly the verdict it
 would have got in order: its overdue checkpoints are simply evaluated at once.
 
+The engine is handed its judges: one per metric, asked at every look, and optionally one per
+service, asked at the final look over every metric together (:mod:`aiops.detectors.base`).
+``aiops.pipeline.build_engine`` makes both from the settings, by name from the registry. What each
+look is judged on (windows, earlier days, the peers' move, the counterfactual) is gathered by
+:class:`aiops.evidence.Evidence`; the engine decides when to look and what the answers add up to.
+
 >>> from aiops.model import MetricSample, DeployEvent
->>> engine = Engine(EngineConfig(baseline_window=600, analysis_window=300, step=60, lateness=0))
+>>> from aiops.detectors.residual_judge import CounterfactualJudge
+>>> engine = Engine(EngineConfig(baseline_window=600, analysis_window=300, step=60, lateness=0), CounterfactualJudge())
 >>> samples = [MetricSample("api", "latency_ms", t, 100.0 + (t % 7) + (80 if t >= 600 else 0))
 ...            for t in range(0, 1200, 10)]
 >>> effects = engine.process([DeployEvent.create("api", "v2", 600.0), *samples])
@@ -19,7 +26,6 @@ would have got in order: its overdue checkpoints are simply evaluated at once.
 from __future__ import annotations
 
 import heapq
-import math
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -27,22 +33,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from aiops.correlation import FleetCheck, IncidentBook
-from aiops.detectors.base import FloatArray, JudgeInput, MetricJudge
+from aiops.detectors.base import JudgeInput, MetricJudge, ServiceJudge
 from aiops.detectors.combine import combine
-from aiops.detectors.counterfactual import (
-    CounterfactualFit,
-    bin_means,
-    bin_width,
-    fit_counterfactual,
-    sampling_interval,
-)
-from aiops.detectors.iforest import IsolationForestJudge
-from aiops.detectors.registry import make_judge
-from aiops.direction import is_worse, metric_direction
+from aiops.direction import is_worse
 from aiops.engine_config import DAY, EngineConfig
+from aiops.evidence import Evidence
 from aiops.history import FleetHistory
 from aiops.model import (
-    EXPECTED_SUFFIX,
     Anomaly,
     DeployEvent,
     DeployKind,
@@ -88,13 +85,14 @@ class Engine:
 
     def __init__(
         self,
-        config: EngineConfig | None = None,
-        judge: MetricJudge | None = None,
+        config: EngineConfig,
+        judge: MetricJudge,
+        service_judge: ServiceJudge | None = None,
         calibration: dict[tuple[str, str], float] | None = None,
     ) -> None:
-        self.config = config or EngineConfig()
-        self.judge: MetricJudge = judge or make_judge(self.config.judge)
-        self.multivariate = IsolationForestJudge() if self.config.multivariate else None
+        self.config = config
+        self.judge = judge
+        self.service_judge = service_judge
         # (service, metric) -> least relative change that fails it, learnt from feedback (aiops.calibration).
         self.calibration: dict[tuple[str, str], float] = dict(calibration or {})
         self.watermark = float("-inf")
@@ -110,12 +108,9 @@ class Engine:
         self._watch: dict[str, tuple[DeployEvent, tuple[str, ...], float, float]] = {}
         self._recovery: list[tuple[float, str]] = []
         self._trimmed_at = float("-inf")
-        # (service, deploy time) -> (metric, with peers?) -> the counterfactual fitted at the first look.
-        self._fits: dict[tuple[str, float], dict[tuple[str, bool], CounterfactualFit | None]] = {}
-        self._widths: dict[tuple[str, str], float] = {}
         self.incidents = IncidentBook()
         self._fleet = FleetCheck(self.history, self.config.baseline_window, self._judge_peer)
-        self._recent_window = float(getattr(getattr(self.judge, "params", None), "recent_window", 600.0))
+        self.evidence = Evidence(self.config, self.history, self._fleet, judge.recent_window)
 
     # --- ingest ----------------------------------------------------------------------------------
 
@@ -248,22 +243,11 @@ class Engine:
         """How far before a deploy its analysis reads: the history and the same time on earlier days."""
         return self.config.lookback_window + self.config.seasonal_days * DAY
 
-    def width(self, service: str, metric: str, deploy_ts: float) -> float:
-        """The bin width of one series around a deploy, from its sampling interval in the hour before."""
-        key = (service, metric)
-        width = self._widths.get(key)
-        if width is None:
-            ts = self.history.window(service, metric, deploy_ts - 3600.0, deploy_ts, before=True)[0]
-            width = bin_width(sampling_interval(ts))
-            if len(ts) >= 4:  # a series that just started is measured again at its next deploy
-                self._widths[key] = width
-        return width
-
     def analysis_span(self, service: str, deploy_ts: float) -> float:
         """How long a deploy's analysis runs: the configured window, stretched for slowly sampled metrics."""
         span = self.config.analysis_window
         for metric in self.history.metrics_of.get(service, ()):
-            width = self.width(service, metric, deploy_ts)
+            width = self.evidence.width(service, metric, deploy_ts)
             span = max(span, self.config.windows(width)[1] * width)
         return span
 
@@ -310,7 +294,7 @@ class Engine:
 
     def _recovered(self, d: DeployEvent, metrics: Iterable[str], at: float) -> bool:
         """Every failed metric, over the last recent window, is no longer worse than before the deploy."""
-        since = at - self._recent_window
+        since = at - self.judge.recent_window
         for metric in metrics:
             if (d.service, metric) not in self.history.series:
                 return False
@@ -367,18 +351,19 @@ class Engine:
                     # the window). The deploy is judged on what moved beyond the peers, as in an incident.
                     mv = self._beyond_the_fleet(d, metric, data, at)
             verdicts.append(mv)
-        # The joint view is costly (a forest per look): only at the final look, only when no single
-        # metric has already failed the deploy, and only when two moved the worse way with p < 0.05
-        # (the judges' p-values are one-sided and hold under autocorrelation): a joint regression
-        # shows at least weakly in more than one metric; one metric alone is its own judge's call.
+        # The service judge's joint view is costly (the isolation forest fits a forest per look): only
+        # at the final look, only when no single metric has already failed the deploy, and only when
+        # two moved the worse way with p < 0.05 (the judges' p-values are one-sided and hold under
+        # autocorrelation): a joint regression shows at least weakly in more than one metric; one
+        # metric alone is its own judge's call.
         hint = sum(m.p_value is not None and m.p_value < 0.05 for m in verdicts) >= 2
         if (
             final
             and hint
-            and self.multivariate is not None
+            and self.service_judge is not None
             and not any(m.verdict is VerdictResult.FAIL for m in verdicts)
         ):
-            verdicts.append(self.multivariate.judge_service(inputs))
+            verdicts.append(self.service_judge.judge_service(inputs))
         note = ""
         if stream_ended and at < analysis.end:
             note = f" (input ended {(at - d.ts) / 60:.0f} of {(analysis.end - d.ts) / 60:.0f} min into the window)"
@@ -400,7 +385,7 @@ class Engine:
             )
         if fleet and (verdict.verdict is not VerdictResult.PENDING or final):
             effects.incidents.extend(
-                replace(i, series=self._series_around(d, i.metrics, at))
+                replace(i, series=self.evidence.series_around(d, i.metrics, at))
                 for i in self.incidents.fleet_incident(d, fleet, verdicts, at)
             )
         if verdict.verdict is VerdictResult.PENDING:
@@ -412,7 +397,7 @@ class Engine:
         """The metric judged on what moved beyond the peers' median change (over the window, and over
         its last minutes for the recent view), against the service's own history: peers that
         tracked this service were hit too, so they cannot be its counterfactual."""
-        own = self._fit(d.service, metric, d.ts, at, peers=False)
+        own = self.evidence.fit(d.service, metric, d.ts, at, peers=False)
         return self.judge.judge(replace(data, counterfactual=own, peer_post=None, net_of_control=True))
 
     def _peers_moved_too(self, d: DeployEvent, data: JudgeInput, mv: MetricVerdict, at: float) -> bool:
@@ -446,7 +431,7 @@ class Engine:
             )
             incident = self.incidents.deploy_incident(d, verdict)
             effects.incidents.append(
-                replace(incident, series=self._series_around(d, incident.metrics, verdict.decided_at))
+                replace(incident, series=self.evidence.series_around(d, incident.metrics, verdict.decided_at))
             )
             decided = verdict.decided_at if verdict.decided_at is not None else d.ts
             self._watch[incident.id] = (d, incident.metrics, decided + self.config.recovery_horizon, written_until)
@@ -459,139 +444,14 @@ class Engine:
     def judge_input(
         self, service: str, metric: str, deploy_ts: float, at: float, final: bool, control: bool = False
     ) -> JudgeInput:
-        """What the judge sees for one metric; ``control`` adds the peers' move over the same windows."""
-        cfg = self.config
-        series = self.history.series[(service, metric)]
-        fit = self._fit(service, metric, deploy_ts, at, control)
-        b_ts, b_vals = series.window_before(deploy_ts - cfg.baseline_window, deploy_ts)
-        c_ts, c_vals = series.window(deploy_ts, at)
-        control_change = self._fleet.control_change(service, metric, deploy_ts, at) if control else None
-        seasonal = []
-        # Earlier days only matter when there is no control group to net out the daily cycle.
-        for day in range(1, cfg.seasonal_days + 1 if control_change is None else 1):
-            shift = day * DAY
-            _, past_b = series.window_before(deploy_ts - shift - cfg.baseline_window, deploy_ts - shift)
-            _, past_c = series.window(deploy_ts - shift, at - shift)
-            if len(past_b) and len(past_c):
-                seasonal.append((past_b, past_c))
-        return JudgeInput(
-            metric=metric,
-            direction=metric_direction(metric, cfg.directions),
-            deploy_ts=deploy_ts,
-            baseline_ts=b_ts,
-            baseline=b_vals,
-            current_ts=c_ts,
-            current=c_vals,
-            seasonal=tuple(seasonal),
-            control_change=control_change,
-            control_recent=(
-                self._fleet.control_change(service, metric, deploy_ts, at, since=at - self._recent_window)
-                if control and at - deploy_ts > 1.5 * self._recent_window
-                else None
-            ),
-            final=final,
-            min_change=self.calibration.get((service, metric)),
-            counterfactual=fit,
-            family_size=len(self.history.metrics_of.get(service, ())),
-            peer_post=self._peer_post(fit, metric, deploy_ts, at) if fit is not None and fit.model == "peers" else None,
-            at=at,
-        )
-
-    def _fit(self, service: str, metric: str, deploy_ts: float, at: float, peers: bool) -> CounterfactualFit | None:
-        """The counterfactual of one metric around one deploy, fitted once (history before the deploy only)."""
-        fits = self._fits.get((service, deploy_ts))
-        if fits is None:
-            if len(self._fits) > 20_000:  # only fits of long-decided deploys are left by then
-                self._fits.clear()
-            fits = self._fits[(service, deploy_ts)] = {}
-        if (metric, peers) in fits:
-            return fits[(metric, peers)]
-        cfg = self.config
-        width = self.width(service, metric, deploy_ts)
-        baseline, analysis, history = cfg.windows(width)
-        horizon = max(analysis, math.ceil((cfg.recovery_horizon + cfg.analysis_window) / width))
-        own_ts, own_values = self.window(
-            service, metric, deploy_ts - history * width - cfg.seasonal_days * DAY, deploy_ts, before=True
-        )
-        peer_data: dict[str, tuple[FloatArray, FloatArray]] = {}
-        if peers:
-            for peer in self._fleet.peers(service, metric, deploy_ts, at):
-                peer_data[peer] = self.window(peer, metric, deploy_ts - history * width, deploy_ts, before=True)
-        fit = None
-        if len(own_ts):
-            fit = fit_counterfactual(
-                own_ts,
-                own_values,
-                peer_data,
-                deploy_ts=deploy_ts,
-                width=width,
-                baseline_bins=baseline,
-                history_bins=history,
-                post_bins=min(horizon, round(DAY / width)),
-                analysis_bins=analysis,
-                seasonal_days=cfg.seasonal_days,
-                earlier_deploys=[t for t in self.history.deploy_times.get(service, ()) if t < deploy_ts],
-            )
-        fits[(metric, peers)] = fit
-        return fit
+        """What the judge sees for one metric (:meth:`Evidence.judge_input`), with the bar feedback taught."""
+        min_change = self.calibration.get((service, metric))
+        return self.evidence.judge_input(service, metric, deploy_ts, at, final, control, min_change)
 
     def release(self, d: DeployEvent) -> None:
         """Forget what was kept for a deploy's looks: none will come again."""
         self._fleet.release(d)
-        self._fits.pop((d.service, d.ts), None)
-
-    def _peer_post(self, fit: CounterfactualFit, metric: str, deploy_ts: float, at: float) -> dict[str, FloatArray]:
-        """This look's bins of the peers the counterfactual regresses on; a peer's bins after its own
-        deploy are left empty (held at its last value): what its release did is no part of ours."""
-        m = max(0, math.floor((at - deploy_ts) / fit.width + 1e-9))
-        out = {}
-        for peer in fit.peer_names:
-            ts, values = self.window(peer, metric, deploy_ts, at)
-            bins = bin_means(ts, values, deploy_ts, fit.width, 0, m)
-            times = self.history.deploy_times.get(peer, [])
-            i = bisect_left(times, deploy_ts)
-            if i < len(times) and times[i] <= at:
-                bins[max(0, math.floor((times[i] - deploy_ts) / fit.width)) :] = np.nan
-            out[peer] = bins
-        return out
-
-    # --- helpers for correlation -----------------------------------------------------------------
-
-    def _series_around(
-        self, d: DeployEvent, metrics: Iterable[str], until: float | None, points: int = 240
-    ) -> tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...]:
-        """Each metric from the baseline start to ``until``, thinned to about ``points`` samples."""
-        end = until if until is not None else d.ts + self.config.analysis_window
-        out = []
-        for metric in metrics:
-            ts, vs = self.window(d.service, metric, d.ts - self.config.baseline_window, end)
-            stride = max(1, len(ts) // points)
-            out.append((metric, tuple(ts[::stride].tolist()), tuple(round(v, 6) for v in vs[::stride].tolist())))
-            # What was expected: drawn beside what happened (api.plot pairs "<metric> (expected)").
-            fit = (
-                self._fit(d.service, metric, d.ts, end, self.config.fleet_check)
-                if (d.service, metric) in self.history.series
-                else None
-            )
-            if fit is not None:
-                peer_post = self._peer_post(fit, metric, d.ts, end) if fit.model == "peers" else None
-                own_ts, own_vs = self.window(d.service, metric, d.ts - fit.baseline_bins * fit.width, end)
-                e_ts, e_vs = fit.expected_path(own_ts, own_vs, end, peer_post)
-                stride = max(1, len(e_ts) // points)
-                out.append(
-                    (
-                        f"{metric} {EXPECTED_SUFFIX}",
-                        tuple(e_ts[::stride].tolist()),
-                        tuple(round(v, 6) for v in e_vs[::stride].tolist()),
-                    )
-                )
-        return tuple(out)
-
-    def window(
-        self, service: str, metric: str, start: float, end: float, before: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Samples of one series in [start, end] (or [start, end) with ``before``)."""
-        return self.history.window(service, metric, start, end, before)
+        self.evidence.release(d)
 
     def _judge_peer(self, peer: str, metric: str, deploy_ts: float, at: float) -> MetricVerdict:
         """A peer's own verdict over a deploy's windows, against its own history (for the fleet check)."""

@@ -1,4 +1,7 @@
-"""The engine's settings: its windows in event-time seconds and in bins, and which judge it asks.
+"""The engine's settings: its windows in event-time seconds and in bins, and what it checks.
+
+Which judges it asks is no part of them: the engine is handed its judges (``aiops.pipeline.build_engine``
+makes them from ``Settings.judge`` and ``Settings.service_judge``).
 
 A module of its own, apart from the engine, so that reading the configuration (``aiops gate`` in a
 CI step, ``aiops.config``) does not load numpy, scipy and scikit-learn.
@@ -12,7 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from aiops.detectors.registry import DEFAULT_JUDGE
 from aiops.model import Direction
 
 DAY = 86_400.0
@@ -36,16 +38,11 @@ class EngineConfig:
     min_analysis_bins: int = 8
     min_history_bins: int = 72
     fleet_check: bool = True
-    # Isolation forest over a service's metrics together, at the final look. Off by default: on the
-    # benchmark families with autocorrelated noise it failed 2-7 % of good deploys for a few points
-    # of recall (BENCHMARKS.md, "Deploy families"); a gate that blocks good releases costs more.
-    multivariate: bool = False
     recovery_horizon: float = 6 * 3600.0  # how long an incident is watched for its metrics to come back
     # How often a watched incident is checked: an auto-resolve a few minutes late costs nobody
     # anything, and each check judges every failed metric against the fleet again.
     recovery_step: float = 300.0
     directions: dict[str, Direction] = field(default_factory=dict)
-    judge: str = DEFAULT_JUDGE  # a name in aiops.detectors.registry.JUDGES
 
     @property
     def retention(self) -> float:

@@ -8,8 +8,8 @@ settings mean the same to each.
 
 >>> from aiops.config import Settings
 >>> pipeline = build_pipeline(Settings.from_env({"AIOPS_JUDGE": "kayenta"}), store=None)
->>> pipeline.engine.judge.name, pipeline.store is None
-('kayenta', True)
+>>> pipeline.engine.judge.name, pipeline.engine.service_judge, pipeline.store is None
+('kayenta', None, True)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiops.config import Settings
-from aiops.detectors.registry import make_judge
+from aiops.detectors.registry import make_judge, make_service_judge
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import ChangeEvent, Effects, Record
@@ -168,10 +168,16 @@ class Pipeline:
 
 
 def build_engine(settings: Settings, calibration: Mapping[tuple[str, str], float] | None = None) -> Engine:
-    """The engine ``settings`` describe: their windows and the judge they name (``AIOPS_JUDGE``, from
-    :mod:`aiops.detectors.registry`). ``calibration``: the feedback-learnt bars to start with (a
-    consumer rebuilding its engine keeps those it had; others load them from the store)."""
-    return Engine(settings.engine, judge=make_judge(settings.engine.judge), calibration=dict(calibration or {}))
+    """The engine ``settings`` describe: their windows and the judges they name, made from
+    :mod:`aiops.detectors.registry` (``AIOPS_JUDGE``; ``AIOPS_SERVICE_JUDGE`` or ``AIOPS_MULTIVARIATE``).
+    ``calibration``: the feedback-learnt bars to start with (a consumer rebuilding its engine keeps
+    those it had; others load them from the store).
+
+    >>> build_engine(Settings.from_env({"AIOPS_MULTIVARIATE": "on"})).service_judge.name
+    'isolation_forest'
+    """
+    service_judge = make_service_judge(settings.service_judge) if settings.service_judge else None
+    return Engine(settings.engine, make_judge(settings.judge), service_judge, calibration=dict(calibration or {}))
 
 
 def build_pipeline(settings: Settings, store: Store | None, metrics: Metrics | None = None) -> Pipeline:

@@ -22,8 +22,8 @@ In code, ``run_families(families, seeds, engine_factory)`` takes your own engine
 ``(judge_name, window_overrides) -> Engine`` (on the command line: ``--engine-factory
 package.module:callable``, with ``--judges`` naming what it is asked for). Only ``aiops.parsing.parse_value``,
 ``aiops.engine.Engine``/``EngineConfig``, ``aiops.model.Effects`` and
-``benchmarks.deploy_regression.score``/``run_engine`` are relied on, so a rewritten judge behind the
-same engine runs unchanged.
+``benchmarks.deploy_regression.score``/``run_engine``/``engine_for`` (which build the engines from
+settings, as the service does) are relied on, so a rewritten judge behind the same engine runs unchanged.
 """
 
 from __future__ import annotations
@@ -40,12 +40,11 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from aiops.detectors.kayenta import KayentaJudge
 from aiops.engine import Engine, EngineConfig
 from aiops.eval.simulate import Fleet
 from aiops.model import Effects, VerdictResult
 from aiops.parsing import parse_value
-from benchmarks.deploy_regression import parse_seeds, run_engine, score
+from benchmarks.deploy_regression import engine_for, parse_seeds, run_engine, score
 from benchmarks.fleets import FAMILIES
 
 JUDGES = ("aiops", "kayenta")
@@ -72,15 +71,12 @@ def with_windows(config: EngineConfig, windows: Mapping[str, float]) -> EngineCo
 def default_engine(judge: str, windows: Mapping[str, float]) -> Engine:
     """The engines of ``deploy_regression.run_engine``, with the family's window overrides.
 
-    Kayenta-style: no fleet control, no earlier days, no isolation forest, one answer when the
+    Kayenta-style: no fleet control, no earlier days, no service judge, one answer when the
     window closes (Kayenta's canary analysis has none of those).
     """
-    if judge == "kayenta":
-        config = EngineConfig(fleet_check=False, seasonal_days=0, multivariate=False)
-        return Engine(with_windows(config, windows), judge=KayentaJudge())
-    if judge != "aiops":
+    if judge not in JUDGES:
         raise ValueError(f"unknown judge {judge!r}: give an engine_factory that knows it")
-    return Engine(with_windows(EngineConfig(), windows))
+    return engine_for(judge, with_windows(EngineConfig(), windows))
 
 
 def drive(engine: Engine, fleet: Fleet) -> Effects:

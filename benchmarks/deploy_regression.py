@@ -21,15 +21,16 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from aiops.detectors.kayenta import KayentaJudge
+from aiops.config import Settings
 from aiops.engine import Engine, EngineConfig
 from aiops.eval.simulate import Fleet, FleetSpec, simulate_fleet
 from aiops.model import Effects, VerdictResult
 from aiops.parsing import parse_value
+from aiops.pipeline import build_engine
 
 PROFILES = {
     # Small effects only: the regressions Kayenta's 25 % tolerance cannot see.
@@ -74,12 +75,27 @@ class Score:
     inconclusive: int
 
 
+def settings_for(judge: str, config: EngineConfig | None = None) -> Settings:
+    """The settings each benchmarked judge runs with (``config``: other windows than the defaults).
+
+    ``aiops``: the service's defaults. ``kayenta``: the Kayenta-style judge with no fleet control, no
+    earlier days and no service judge (Kayenta's canary analysis has none of those).
+    """
+    if judge == "kayenta":
+        return Settings(engine=replace(config or EngineConfig(), fleet_check=False, seasonal_days=0), judge="kayenta")
+    if judge != "aiops":
+        raise ValueError(f"unknown judge {judge!r}: one of aiops, kayenta")
+    return Settings(engine=config or EngineConfig())
+
+
+def engine_for(judge: str, config: EngineConfig | None = None) -> Engine:
+    """The engine the service would build from :func:`settings_for` (``aiops.pipeline.build_engine``)."""
+    return build_engine(settings_for(judge, config))
+
+
 def run_engine(fleet: Fleet, judge: str) -> Effects:
     parsed = parse_value([e for e in fleet.events if "_raw" not in e])
-    if judge == "kayenta":
-        engine = Engine(EngineConfig(fleet_check=False, seasonal_days=0, multivariate=False), judge=KayentaJudge())
-    else:
-        engine = Engine(EngineConfig())
+    engine = engine_for(judge)
     effects = Effects()
     for i in range(0, len(parsed.records), 5000):
         effects.extend(engine.process(parsed.records[i : i + 5000]))

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from aiops.calibration import calibrate
-from aiops.engine import Engine, EngineConfig
+from aiops.config import Settings
 from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.model import Effects, Feedback, FeedbackLabel, VerdictResult
 from aiops.parsing import parse_value
+from aiops.pipeline import build_engine
 from benchmarks.deploy_regression import parse_seeds
 
 NOISY = "cache_miss_ratio"
@@ -80,7 +81,7 @@ def recall(effects: Effects, bad: set[str]) -> float:
 
 def judge(events: list[dict[str, Any]], calibration: dict[tuple[str, str], float]) -> Effects:
     records = parse_value(events).records
-    engine = Engine(EngineConfig(), calibration=calibration)
+    engine = build_engine(Settings(), calibration)
     out = engine.process(records)
     out.extend(engine.finish())
     return out

@@ -1,14 +1,23 @@
-"""The two small protocols every detector implements. Pure code: no I/O, no clocks, no stores.
+"""The small protocols every detector implements. Pure code: no I/O, no clocks, no stores.
 
 - A :class:`StreamingDetector` learns a series one point (or one batch) at a time and scores how
   unusual each point is, 0 (ordinary) .. 1 (surely anomalous), using only the past.
 - A :class:`MetricJudge` decides whether one metric got worse after a deploy, from the baseline
   before it and what came after, with the evidence a person needs.
+- A :class:`ServiceJudge` decides whether a service got worse as a whole, from every metric's
+  :class:`JudgeInput` of one look together (a regression a little worse in several metrics, clear
+  in none). The engine asks it at the final look only, beside the metric judge.
+
+Judges are chosen by name from :mod:`aiops.detectors.registry`; the engine is handed them.
+
+>>> from aiops.detectors.registry import make_judge, make_service_judge
+>>> isinstance(make_judge("kayenta"), MetricJudge), isinstance(make_service_judge("isolation_forest"), ServiceJudge)
+(True, True)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -16,7 +25,7 @@ from aiops.detectors.counterfactual import CounterfactualFit
 from aiops.detectors.robust import FloatArray
 from aiops.model import Direction, MetricVerdict
 
-__all__ = ["DetectorParams", "FloatArray", "JudgeInput", "MetricJudge", "StreamingDetector"]
+__all__ = ["DetectorParams", "FloatArray", "JudgeInput", "MetricJudge", "ServiceJudge", "StreamingDetector"]
 
 
 @runtime_checkable
@@ -66,10 +75,27 @@ class JudgeInput:
     net_of_control: bool = False
 
 
+@runtime_checkable
 class MetricJudge(Protocol):
     name: str
 
-    def judge(self, data: JudgeInput) -> MetricVerdict: ...
+    @property
+    def recent_window(self) -> float:
+        """Seconds at the end of the window the judge also judges on their own (a slow leak shows
+        there first). The engine gives it the peers' move over the same span
+        (``JudgeInput.control_recent``) and watches a failed deploy's recovery over it."""
+
+    def judge(self, data: JudgeInput) -> MetricVerdict:
+        """One metric of one deploy at one look: pass, fail, pending or inconclusive, and why."""
+
+
+@runtime_checkable
+class ServiceJudge(Protocol):
+    name: str
+
+    def judge_service(self, inputs: Sequence[JudgeInput]) -> MetricVerdict:
+        """Every metric of one service at one look, together: one verdict for the service, named
+        after the judge in ``metric``; inconclusive when too few metrics or too little history."""
 
 
 @dataclass(slots=True)

@@ -1,5 +1,8 @@
 """Several metrics at once: an isolation forest over the service's misses from what was expected.
 
+A service judge (:class:`aiops.detectors.base.ServiceJudge`, registered as ``isolation_forest``):
+the engine asks it at the final look, with every metric's input together, when it is configured.
+
 Some regressions show in no single metric clearly (latency a little up, errors a little up, CPU a
 little up). Each metric enters as its *miss* in each bin: observed minus its counterfactual
 (:mod:`aiops.detectors.counterfactual`), in robust sigmas of its misses over the hours before the

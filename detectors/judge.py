@@ -51,6 +51,10 @@ class BeforeAfterJudge:
     params: DetectorParams = field(default_factory=DetectorParams)
     name: str = "before_after"
 
+    @property
+    def recent_window(self) -> float:
+        return self.params.recent_window
+
     def judge(self, data: JudgeInput) -> MetricVerdict:
         p = self.params
         base, cur = data.baseline, data.current

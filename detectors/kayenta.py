@@ -33,6 +33,8 @@ class KayentaJudge:
     tolerance: float = 0.25
     min_points: int = 3
     name: str = "kayenta"
+    # Kayenta has no recent view; the engine still watches a failed deploy's recovery over this span.
+    recent_window: float = 600.0
 
     def judge(self, data: JudgeInput) -> MetricVerdict:
         base, cur = data.baseline, data.current

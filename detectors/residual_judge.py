@@ -80,6 +80,10 @@ class CounterfactualJudge:
     params: DetectorParams = field(default_factory=DetectorParams)
     name: str = "counterfactual"
 
+    @property
+    def recent_window(self) -> float:
+        return self.params.recent_window
+
     def judge(self, data: JudgeInput) -> MetricVerdict:
         p = self.params
         fit = data.counterfactual

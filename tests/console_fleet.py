@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleets import T0, deploy, in_time_order, service_samples
+from fleets import T0, deploy, in_time_order, make_engine, service_samples
 
 from aiops.engine import Engine
 from aiops.pipeline import Pipeline
@@ -21,7 +21,7 @@ def replay_bad_deploy(store: Store, engine: Engine | None = None) -> str:
             deploy("web", DEPLOY_AT + 300, "w7"),
         ]
     )
-    pipeline = Pipeline(engine or Engine(), store)
+    pipeline = Pipeline(engine or make_engine(), store)
     pipeline.ingest_records(records)
     pipeline.finish()
     from aiops.store.base import IncidentFilter

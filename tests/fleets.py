@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from aiops.config import Settings
+from aiops.engine import Engine
+from aiops.engine_config import EngineConfig
 from aiops.model import DeployEvent, DeployKind, MetricSample, Record
+from aiops.pipeline import build_engine
 
 T0 = 1_795_000_000.0
+
+
+def make_engine(config: EngineConfig | None = None, service_judge: str | None = None) -> Engine:
+    """The engine the service builds from these settings (the default judge; a service judge by name)."""
+    return build_engine(Settings(engine=config or EngineConfig(), service_judge=service_judge))
 
 
 def service_samples(

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from fleets import make_engine
 
 from aiops.direction import metric_direction
 from aiops.engine import Engine, EngineConfig
@@ -227,7 +228,7 @@ def test_run_families_pools_seeds_and_uses_the_engine_factory() -> None:
 
     def factory(judge: str, windows: Mapping[str, float]) -> Engine:
         calls.append((judge, dict(windows)))
-        return Engine(with_windows(EngineConfig(multivariate=False), windows))
+        return make_engine(with_windows(EngineConfig(), windows))
 
     rows = run_families(["phases", "sampling-5min"], [1, 2], engine_factory=factory, judges=["mine"], scale=SMALL)
     assert [(r.family, r.windows) for r in rows] == [

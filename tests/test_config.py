@@ -20,7 +20,7 @@ def test_defaults_follow_the_contract() -> None:
         "aiops.dlq",
         "aiops",
     )
-    assert s.tokens == () and s.engine.fleet_check and not s.engine.multivariate  # opt-in: see BENCHMARKS.md
+    assert s.tokens == () and s.engine.fleet_check and s.service_judge is None  # opt-in: see BENCHMARKS.md
 
 
 def test_tokens_from_variable_and_file(tmp_path: Path) -> None:
@@ -41,6 +41,10 @@ def test_tokens_from_variable_and_file(tmp_path: Path) -> None:
         ({"AIOPS_FLEET_CONTROL": "maybe"}, "AIOPS_FLEET_CONTROL"),
         ({"AIOPS_PEER_VIEW": "sometimes"}, "AIOPS_PEER_VIEW"),
         ({"AIOPS_CONFIG": "/nonexistent/aiops.env"}, "AIOPS_CONFIG"),
+        ({"AIOPS_JUDGE": "oracle"}, "AIOPS_JUDGE"),
+        ({"AIOPS_SERVICE_JUDGE": "oracle"}, "AIOPS_SERVICE_JUDGE"),
+        ({"AIOPS_MULTIVARIATE": "sometimes"}, "AIOPS_MULTIVARIATE"),
+        ({"AIOPS_MULTIVARIATE": "off", "AIOPS_SERVICE_JUDGE": "isolation_forest"}, "AIOPS_MULTIVARIATE"),
     ],
 )
 def test_bad_settings_name_their_variable(env: dict[str, str], variable: str) -> None:
@@ -69,6 +73,24 @@ def test_directions_security_and_switches() -> None:
     assert not s.engine.fleet_check and not s.peer_view
     assert Settings.from_env({}).peer_view
     assert s.kafka_security == {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN"}
+
+
+BOTH = ("counterfactual", "isolation_forest")
+
+
+@pytest.mark.parametrize(
+    ("env", "judges"),
+    [
+        ({}, ("counterfactual", None)),
+        ({"AIOPS_JUDGE": "kayenta"}, ("kayenta", None)),
+        ({"AIOPS_MULTIVARIATE": "on"}, BOTH),  # the older flag still works
+        ({"AIOPS_SERVICE_JUDGE": "isolation_forest"}, BOTH),
+        ({"AIOPS_SERVICE_JUDGE": "isolation_forest", "AIOPS_MULTIVARIATE": "on"}, BOTH),
+    ],
+)
+def test_the_judges_are_named_by_the_settings(env: dict[str, str], judges: tuple[str, str | None]) -> None:
+    s = Settings.from_env(env)
+    assert (s.judge, s.service_judge) == judges
 
 
 def test_reading_the_settings_loads_no_numerical_library() -> None:

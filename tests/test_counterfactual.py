@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 import pytest
-from fleets import T0, deploy, in_time_order
+from fleets import T0, deploy, in_time_order, make_engine
 
 from aiops.detectors.base import JudgeInput
 from aiops.detectors.counterfactual import CounterfactualFit, bin_width, fit_counterfactual, sampling_interval
 from aiops.detectors.judge import BeforeAfterJudge
 from aiops.detectors.residual_judge import CounterfactualJudge
-from aiops.engine import Engine, EngineConfig
+from aiops.engine import EngineConfig
 from aiops.model import Direction, Effects, MetricSample, Record, VerdictResult
 
 DAY = 86_400.0
@@ -163,7 +163,7 @@ def five_minute_service(service: str, *, days: float, seed: int, step_at: float 
 
 
 def run(records: list[Record]) -> Effects:
-    engine = Engine(EngineConfig())
+    engine = make_engine()
     out = Effects()
     for i in range(0, len(records), 1000):
         out.extend(engine.process(records[i : i + 1000]))

@@ -128,12 +128,12 @@ def test_a_consumer_batch_keeps_merged_changes_apart_for_the_store() -> None:
     from types import SimpleNamespace
 
     from aiops.consumers.runner import ConsumerRunner
-    from aiops.engine import Engine
-    from aiops.pipeline import Pipeline
+    from aiops.pipeline import build_pipeline
 
     merged = cdevent("change.merged", artifactId="pkg:oci/checkout@sha256:ab")
     deployed = cdevent()
-    runner = ConsumerRunner(Settings(kafka_bootstrap="127.0.0.1:9"), Pipeline(Engine(), None))
+    settings = Settings(kafka_bootstrap="127.0.0.1:9")
+    runner = ConsumerRunner(settings, build_pipeline(settings, None))
     records: list[Any] = []
     messages = [SimpleNamespace(value=json.dumps(e).encode(), offset=i) for i, e in enumerate((merged, deployed))]
     live, rejected, skipped = runner._read("tp", messages, records, None, live_from=0, analyse_from=0.0)

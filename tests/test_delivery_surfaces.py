@@ -217,14 +217,13 @@ def test_http_ingest_ties_a_merged_change_to_the_deploy_of_its_artifact(client: 
 
 def test_replay_stores_merged_changes_for_lead_times(tmp_path: Path) -> None:
     from aiops.delivery import delivery_report
-    from aiops.engine import Engine
-    from aiops.pipeline import Pipeline
+    from aiops.pipeline import build_pipeline
     from aiops.replay import replay_file
 
     events = tmp_path / "events.jsonl"
     events.write_text(json.dumps(MERGED) + "\n" + json.dumps(DEPLOYED) + "\n")
     store = open_store(f"sqlite:///{tmp_path}/replay.db")
-    report = replay_file(events, Pipeline(Engine(), store))
+    report = replay_file(events, build_pipeline(Settings(), store))
     assert (report.accepted, report.rejections) == (2, [])
     lead = delivery_report(store, start=W0, end=END)["summary"]["lead_time"]
     assert lead["median_seconds"] == 3 * 3600.0

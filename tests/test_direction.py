@@ -134,10 +134,12 @@ def test_a_malformed_override_names_its_entry(text: str) -> None:
 
 
 def test_the_engine_judges_each_metric_the_configured_way() -> None:
-    from aiops.engine import Engine, EngineConfig
+    from fleets import make_engine
+
+    from aiops.engine import EngineConfig
     from aiops.model import MetricSample
 
-    engine = Engine(EngineConfig(directions={"queue_depth": DOWN}))
+    engine = make_engine(EngineConfig(directions={"queue_depth": DOWN}))
     engine.process(
         [MetricSample("api", m, t, 1.0) for m in ("queue_depth", "p99_latency_ms", "mystery") for t in (0.0, 30.0)]
     )

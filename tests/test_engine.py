@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from fleets import T0, deploy, in_time_order, service_samples
+from fleets import T0, deploy, in_time_order, make_engine, service_samples
 
 from aiops.engine import Engine, EngineConfig, KnownDeploy
 from aiops.model import DeployEvent, DeployKind, Effects, IncidentStatus, Record, VerdictResult
@@ -15,8 +15,10 @@ from aiops.model import DeployEvent, DeployKind, Effects, IncidentStatus, Record
 DEPLOY_AT = T0 + 90 * 60
 
 
-def run(records: list[Record], config: EngineConfig | None = None, chunk: int = 500) -> Effects:
-    engine = Engine(config or EngineConfig())
+def run(
+    records: list[Record], config: EngineConfig | None = None, chunk: int = 500, service_judge: str | None = None
+) -> Effects:
+    engine = make_engine(config, service_judge)
     out = Effects()
     for i in range(0, len(records), chunk):
         out.extend(engine.process(records[i : i + chunk]))
@@ -130,7 +132,7 @@ def test_fleet_trouble_in_the_last_minutes_is_not_blamed_on_the_deploy(seed: int
 
     fleet = FAMILIES["fleet-incidents"].build(seed, 1.0)
     assert {t["id"]: t["fleet"] for t in fleet.truth}[deploy_id]  # the truth: innocent, in the trouble
-    verdict = {v.deployment_id: v for v in drive(Engine(EngineConfig()), fleet).verdicts}[deploy_id]
+    verdict = {v.deployment_id: v for v in drive(make_engine(), fleet).verdicts}[deploy_id]
     assert verdict.verdict is not VerdictResult.FAIL, verdict.reason
 
 
@@ -170,7 +172,7 @@ def test_clean_rollback_resolves_the_incident() -> None:
 
 def test_history_is_bounded() -> None:
     config = EngineConfig(seasonal_days=0, baseline_window=600, analysis_window=300)
-    engine = Engine(config)
+    engine = make_engine(config)
     engine.process(service_samples("api", minutes=24 * 60, interval=60))
     kept = len(engine.series_values("api", "http_request_duration_seconds_p99"))
     assert kept <= (config.retention + 3600) / 60 + 1
@@ -228,14 +230,14 @@ def test_a_rebuilt_engine_emits_only_what_the_previous_owner_had_not_stored() ->
     samples = service_samples("api", shift_at=DEPLOY_AT, shift=0.5, minutes=300)
     samples = [s if s.ts < back_at else s.__class__(s.service, s.metric, s.ts, s.value / 1.5) for s in samples]
     records = in_time_order([*samples, deploy("api", DEPLOY_AT)])
-    first = Engine()
+    first = make_engine()
     split = next(i for i, r in enumerate(records) if r.ts > DEPLOY_AT + 20 * 60)
     before = first.process(records[:split])
     assert [v.verdict for v in before.verdicts] == [VerdictResult.FAIL]  # decided before the handoff
     stored_until = first.looked_until
     assert first.open_since() == DEPLOY_AT  # its incident is still watched for recovery
 
-    rebuilt = Engine()
+    rebuilt = make_engine()
     replayed = [
         KnownDeploy(r, analyse=True, written_until=stored_until) if isinstance(r, DeployEvent) else r for r in records
     ]
@@ -268,7 +270,7 @@ def test_peer_windows_are_kept_only_while_a_deploy_is_looked_at() -> None:
     peers = [s for i, name in enumerate(("b", "c", "d")) for s in service_samples(name, minutes=400, seed=i + 1)]
     good_at = T0 + 250 * 60
     records = in_time_order([*api, *peers, deploy("api", DEPLOY_AT), deploy("c", good_at)])
-    engine = Engine(EngineConfig())
+    engine = make_engine()
     kept = engine._fleet._windows  # white box: the cache this test is about
     split = next(i for i, r in enumerate(records) if r.ts > DEPLOY_AT + 10 * 60)
     out = engine.process(records[:split])
@@ -301,14 +303,15 @@ def test_a_replay_that_ends_inside_a_window_decides_with_what_is_there() -> None
 
 def test_a_joint_regression_that_no_single_metric_shows_fails_the_deploy() -> None:
     """Four metrics each 4 % worse: under every single judge's 5 % bar, plain for the isolation forest
-    at the final look (opt-in; found by a mutation pass: the engine's multivariate step had no test)."""
+    at the final look (the service judge, opt-in; found by a mutation pass: the engine's multivariate
+    step had no test)."""
     metrics = ["http_request_duration_seconds_p99", "http_errors_ratio", "cpu_utilization", "queue_depth"]
     at = T0 + 6 * 3600  # the forest learns from the hours before the deploy
     records: list[Record] = [deploy("api", at)]
     for seed, metric in enumerate(metrics):
         records += service_samples("api", metric=metric, shift_at=at, shift=0.04, seed=seed, minutes=420)
-    joint = run(in_time_order(records), EngineConfig(fleet_check=False, multivariate=True))
-    alone = run(in_time_order(records), EngineConfig(fleet_check=False, multivariate=False))
+    joint = run(in_time_order(records), EngineConfig(fleet_check=False), service_judge="isolation_forest")
+    alone = run(in_time_order(records), EngineConfig(fleet_check=False))
     assert [v.verdict for v in alone.verdicts] == [VerdictResult.PASS]
     (v,) = joint.verdicts
     assert v.verdict is VerdictResult.FAIL and "across" in v.reason
@@ -325,7 +328,7 @@ def _three_days(history_compacted: bool, monkeypatch: pytest.MonkeyPatch) -> tup
         shift_at = T0 + 2.5 * 86_400 if svc == "b" else None
         records += service_samples(svc, minutes=minutes, interval=30.0, shift_at=shift_at, shift=0.5, seed=i)
     records += [deploy("a", T0 + 2.4 * 86_400), deploy("b", T0 + 2.5 * 86_400), deploy("c", T0 + 2.6 * 86_400)]
-    engine = Engine(EngineConfig())
+    engine = make_engine()
     effects = Effects()
     ordered = in_time_order(records)
     for k in range(0, len(ordered), 5000):

@@ -12,10 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from aiops.config import Settings
-from aiops.engine import Engine
 from aiops.metrics import Metrics
 from aiops.model import DeployEvent, Effects
-from aiops.pipeline import Pipeline, build_engine, build_pipeline
+from aiops.pipeline import build_engine, build_pipeline
 from aiops.store import StoreUnavailable, open_store
 
 
@@ -43,7 +42,7 @@ def deploy(i: int) -> DeployEvent:
 
 def test_refused_effects_are_kept_until_the_store_takes_them(tmp_path: Path) -> None:
     store = FlakyStore(open_store(f"sqlite:///{tmp_path}/p.db"))
-    pipeline = Pipeline(Engine(Settings().engine), store)  # type: ignore[arg-type]
+    pipeline = build_pipeline(Settings(), store)  # type: ignore[arg-type]
     store.down = True
     with pytest.raises(StoreUnavailable):
         pipeline.ingest_records([deploy(1)])
@@ -62,17 +61,17 @@ def test_refused_effects_are_kept_until_the_store_takes_them(tmp_path: Path) -> 
 def test_a_new_engine_drops_what_the_old_one_could_not_write(tmp_path: Path) -> None:
     # The records behind them were never committed: the rebuilt engine reads them again.
     store = FlakyStore(open_store(f"sqlite:///{tmp_path}/p.db"))
-    pipeline = Pipeline(Engine(Settings().engine), store)  # type: ignore[arg-type]
+    pipeline = build_pipeline(Settings(), store)  # type: ignore[arg-type]
     store.down = True
     with pytest.raises(StoreUnavailable):
         pipeline.ingest_records([deploy(1)])
-    pipeline.replace_engine(Engine(Settings().engine))
+    pipeline.replace_engine(build_engine(Settings()))
     assert not pipeline.has_unwritten
     store.inner.close()
 
 
 def test_the_horizon_moves_only_under_the_pipelines_lock() -> None:
-    pipeline = Pipeline(Engine(Settings().engine), None)
+    pipeline = build_pipeline(Settings(), None)
     moved = threading.Event()
     with pipeline._lock:  # a batch in progress (the API's thread shares the engine)
         setter = threading.Thread(target=lambda: (pipeline.set_horizon_limit(123.0), moved.set()))
@@ -85,7 +84,7 @@ def test_the_horizon_moves_only_under_the_pipelines_lock() -> None:
 
 def test_no_new_records_are_taken_while_earlier_effects_wait_for_the_store(tmp_path: Path) -> None:
     store = FlakyStore(open_store(f"sqlite:///{tmp_path}/p.db"))
-    pipeline = Pipeline(Engine(Settings().engine), store)  # type: ignore[arg-type]
+    pipeline = build_pipeline(Settings(), store)  # type: ignore[arg-type]
     store.down = True
     with pytest.raises(StoreUnavailable):
         pipeline.ingest_records([deploy(1)])
@@ -110,6 +109,13 @@ def test_the_builder_asks_the_judge_the_settings_name(judge: str, tmp_path: Path
     store.close()
 
 
+@pytest.mark.parametrize("env", [{"AIOPS_MULTIVARIATE": "on"}, {"AIOPS_SERVICE_JUDGE": "isolation_forest"}])
+def test_the_builder_hands_the_engine_the_service_judge_the_settings_name(env: dict[str, str]) -> None:
+    engine = build_engine(Settings.from_env(env))
+    assert engine.service_judge is not None and engine.service_judge.name == "isolation_forest"
+    assert engine.judge.name == "counterfactual" and build_engine(Settings()).service_judge is None
+
+
 def test_a_rebuilt_engine_keeps_the_calibration_it_is_given() -> None:
     bars = {("api", "latency_ms"): 0.2}
     engine = build_engine(Settings(), calibration=bars)
@@ -124,7 +130,7 @@ def test_history_footprint_is_exported_as_gauges() -> None:
     from aiops.model import MetricSample
 
     metrics = Metrics()
-    pipeline = Pipeline(Engine(Settings().engine), None, metrics)
+    pipeline = build_pipeline(Settings(), None, metrics)
     pipeline.ingest_records([MetricSample(svc, "latency", float(t), 1.0) for svc in ("a", "b") for t in range(10)])
     text = generate_latest(metrics.registry).decode()
     assert "aiops_history_series 2.0" in text

@@ -1,0 +1,207 @@
+"""What the judges see: one metric of one deploy at one look, read from the fleet's history.
+
+The engine decides *when* to look and what the answers add up to; this module gathers what each
+look is judged on: the samples before and after the deploy, the same hours on earlier days, the
+peers' move over the same windows, and the counterfactual (what the metric would have done without
+the deploy), fitted once per deploy from the history before it and kept until the deploy is
+released. It also draws the series around a deploy for an incident's plot, beside what was expected.
+
+>>> from aiops.correlation import FleetCheck
+>>> from aiops.history import FleetHistory
+>>> history = FleetHistory()
+>>> for t in range(0, 8 * 3600, 30):
+...     history.add_sample("api", "latency_ms", float(t), 100.0 + t % 7)
+>>> evidence = Evidence(EngineConfig(), history, FleetCheck(history, 3600.0, lambda *peer: None), 600.0)
+>>> data = evidence.judge_input("api", "latency_ms", 7 * 3600.0, 7 * 3600.0 + 600, final=False)
+>>> len(data.baseline), len(data.current), data.counterfactual.width
+(120, 21, 60.0)
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Iterable
+
+import numpy as np
+
+from aiops.correlation import FleetCheck
+from aiops.detectors.base import FloatArray, JudgeInput
+from aiops.detectors.counterfactual import (
+    CounterfactualFit,
+    bin_means,
+    bin_width,
+    fit_counterfactual,
+    sampling_interval,
+)
+from aiops.direction import metric_direction
+from aiops.engine_config import DAY, EngineConfig
+from aiops.history import FleetHistory
+from aiops.model import EXPECTED_SUFFIX, DeployEvent
+
+# One metric thinned for a plot: (name, times, values).
+Series = tuple[str, tuple[float, ...], tuple[float, ...]]
+
+
+class Evidence:
+    """Builds the :class:`JudgeInput` of each look; keeps each deploy's counterfactual fits until released.
+
+    ``recent_window``: the span at the end of the window the metric judge also judges on its own
+    (``MetricJudge.recent_window``); the peers' move over that span is given it as ``control_recent``.
+    """
+
+    def __init__(self, config: EngineConfig, history: FleetHistory, fleet: FleetCheck, recent_window: float) -> None:
+        self.config = config
+        self.history = history
+        self._fleet = fleet
+        self._recent_window = recent_window
+        # (service, deploy time) -> (metric, with peers?) -> the counterfactual fitted at the first look.
+        self._fits: dict[tuple[str, float], dict[tuple[str, bool], CounterfactualFit | None]] = {}
+        self._widths: dict[tuple[str, str], float] = {}
+
+    def width(self, service: str, metric: str, deploy_ts: float) -> float:
+        """The bin width of one series around a deploy, from its sampling interval in the hour before."""
+        key = (service, metric)
+        width = self._widths.get(key)
+        if width is None:
+            ts = self.history.window(service, metric, deploy_ts - 3600.0, deploy_ts, before=True)[0]
+            width = bin_width(sampling_interval(ts))
+            if len(ts) >= 4:  # a series that just started is measured again at its next deploy
+                self._widths[key] = width
+        return width
+
+    def judge_input(
+        self,
+        service: str,
+        metric: str,
+        deploy_ts: float,
+        at: float,
+        final: bool,
+        control: bool = False,
+        min_change: float | None = None,
+    ) -> JudgeInput:
+        """What the judge sees for one metric; ``control`` adds the peers' move over the same windows;
+        ``min_change``: the least relative change that fails it, learnt from feedback."""
+        cfg = self.config
+        series = self.history.series[(service, metric)]
+        fit = self.fit(service, metric, deploy_ts, at, control)
+        b_ts, b_vals = series.window_before(deploy_ts - cfg.baseline_window, deploy_ts)
+        c_ts, c_vals = series.window(deploy_ts, at)
+        control_change = self._fleet.control_change(service, metric, deploy_ts, at) if control else None
+        seasonal = []
+        # Earlier days only matter when there is no control group to net out the daily cycle.
+        for day in range(1, cfg.seasonal_days + 1 if control_change is None else 1):
+            shift = day * DAY
+            _, past_b = series.window_before(deploy_ts - shift - cfg.baseline_window, deploy_ts - shift)
+            _, past_c = series.window(deploy_ts - shift, at - shift)
+            if len(past_b) and len(past_c):
+                seasonal.append((past_b, past_c))
+        return JudgeInput(
+            metric=metric,
+            direction=metric_direction(metric, cfg.directions),
+            deploy_ts=deploy_ts,
+            baseline_ts=b_ts,
+            baseline=b_vals,
+            current_ts=c_ts,
+            current=c_vals,
+            seasonal=tuple(seasonal),
+            control_change=control_change,
+            control_recent=(
+                self._fleet.control_change(service, metric, deploy_ts, at, since=at - self._recent_window)
+                if control and at - deploy_ts > 1.5 * self._recent_window
+                else None
+            ),
+            final=final,
+            min_change=min_change,
+            counterfactual=fit,
+            family_size=len(self.history.metrics_of.get(service, ())),
+            peer_post=self._peer_post(fit, metric, deploy_ts, at) if fit is not None and fit.model == "peers" else None,
+            at=at,
+        )
+
+    def fit(self, service: str, metric: str, deploy_ts: float, at: float, peers: bool) -> CounterfactualFit | None:
+        """The counterfactual of one metric around one deploy, fitted once (history before the deploy only)."""
+        fits = self._fits.get((service, deploy_ts))
+        if fits is None:
+            if len(self._fits) > 20_000:  # only fits of long-decided deploys are left by then
+                self._fits.clear()
+            fits = self._fits[(service, deploy_ts)] = {}
+        if (metric, peers) in fits:
+            return fits[(metric, peers)]
+        cfg = self.config
+        width = self.width(service, metric, deploy_ts)
+        baseline, analysis, history = cfg.windows(width)
+        horizon = max(analysis, math.ceil((cfg.recovery_horizon + cfg.analysis_window) / width))
+        own_ts, own_values = self.history.window(
+            service, metric, deploy_ts - history * width - cfg.seasonal_days * DAY, deploy_ts, before=True
+        )
+        peer_data: dict[str, tuple[FloatArray, FloatArray]] = {}
+        if peers:
+            for peer in self._fleet.peers(service, metric, deploy_ts, at):
+                peer_data[peer] = self.history.window(peer, metric, deploy_ts - history * width, deploy_ts, before=True)
+        fit = None
+        if len(own_ts):
+            fit = fit_counterfactual(
+                own_ts,
+                own_values,
+                peer_data,
+                deploy_ts=deploy_ts,
+                width=width,
+                baseline_bins=baseline,
+                history_bins=history,
+                post_bins=min(horizon, round(DAY / width)),
+                analysis_bins=analysis,
+                seasonal_days=cfg.seasonal_days,
+                earlier_deploys=[t for t in self.history.deploy_times.get(service, ()) if t < deploy_ts],
+            )
+        fits[(metric, peers)] = fit
+        return fit
+
+    def release(self, d: DeployEvent) -> None:
+        """Forget a deploy's fits: none of its looks will come again."""
+        self._fits.pop((d.service, d.ts), None)
+
+    def _peer_post(self, fit: CounterfactualFit, metric: str, deploy_ts: float, at: float) -> dict[str, FloatArray]:
+        """This look's bins of the peers the counterfactual regresses on; a peer's bins after its own
+        deploy are left empty (held at its last value): what its release did is no part of ours."""
+        m = max(0, math.floor((at - deploy_ts) / fit.width + 1e-9))
+        out = {}
+        for peer in fit.peer_names:
+            ts, values = self.history.window(peer, metric, deploy_ts, at)
+            bins = bin_means(ts, values, deploy_ts, fit.width, 0, m)
+            times = self.history.deploy_times.get(peer, [])
+            i = bisect_left(times, deploy_ts)
+            if i < len(times) and times[i] <= at:
+                bins[max(0, math.floor((times[i] - deploy_ts) / fit.width)) :] = np.nan
+            out[peer] = bins
+        return out
+
+    def series_around(
+        self, d: DeployEvent, metrics: Iterable[str], until: float | None, points: int = 240
+    ) -> tuple[Series, ...]:
+        """Each metric from the baseline start to ``until``, thinned to about ``points`` samples, and
+        beside it what was expected (``"<metric> (expected)"``, which api.plot draws as a pair)."""
+        end = until if until is not None else d.ts + self.config.analysis_window
+        out = []
+        for metric in metrics:
+            ts, vs = self.history.window(d.service, metric, d.ts - self.config.baseline_window, end)
+            stride = max(1, len(ts) // points)
+            out.append((metric, tuple(ts[::stride].tolist()), tuple(round(v, 6) for v in vs[::stride].tolist())))
+            fit = (
+                self.fit(d.service, metric, d.ts, end, self.config.fleet_check)
+                if (d.service, metric) in self.history.series
+                else None
+            )
+            if fit is not None:
+                peer_post = self._peer_post(fit, metric, d.ts, end) if fit.model == "peers" else None
+                own_ts, own_vs = self.history.window(d.service, metric, d.ts - fit.baseline_bins * fit.width, end)
+                e_ts, e_vs = fit.expected_path(own_ts, own_vs, end, peer_post)
+                stride = max(1, len(e_ts) // points)
+                out.append(
+                    (
+                        f"{metric} {EXPECTED_SUFFIX}",
+                        tuple(e_ts[::stride].tolist()),
+                        tuple(round(v, 6) for v in e_vs[::stride].tolist()),
+                    )
+                )
+        return tuple(out)
