@@ -37,7 +37,7 @@ import json
 import math
 import os
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,7 +270,8 @@ def synth_fleet(spec: SynthSpec, seed: int, family: str = "synth") -> Fleet:
             row.update(shape=shape, effect=size, metrics=list(dict.fromkeys(hit)), rollback_at=rollback_at)
         truth.append(row)
 
-    _innocent_events(spec, rng, t, series, signs, deploys)
+    rollbacks = [(row["service"], row["rollback_at"]) for row in truth if row.get("rollback_at") is not None]
+    _innocent_events(spec, rng, t, series, signs, deploys, rollbacks)
     _fleet_incidents(spec, rng, t, series, deploys, truth, names)
     return _assemble(series, t, truth)
 
@@ -310,13 +311,20 @@ def _innocent_events(
     series: dict[tuple[str, str], np.ndarray],
     signs: dict[str, int],
     deploys: list[dict[str, Any]],
-) -> None:
-    """Level shifts and bursts with no deploy behind them, away from the service's own deploys."""
+    rollbacks: Sequence[tuple[str, float]] = (),
+) -> list[tuple[str, float, float]]:
+    """Level shifts and bursts with no deploy behind them, away from the service's own deploys and
+    rollbacks (a rollback is a deploy the judge gets a verdict on: a shift in its window would be
+    truth saying "good" over data no judge could call good). Returns where each one went.
+    """
+    placed: list[tuple[str, float, float]] = []
     if not (spec.innocent_shifts or spec.innocent_bursts):
-        return
+        return placed
     times: dict[str, list[float]] = {}
     for d in deploys:
         times.setdefault(d["service"], []).append(d["ts"])
+    for svc, ts in rollbacks:
+        times.setdefault(svc, []).append(ts)
     start_min, end_max = float(t[0]) + HOUR, float(t[-1])
 
     def clear(svc: str, a: float, b: float) -> bool:
@@ -343,6 +351,8 @@ def _innocent_events(
                 metric = METRICS[int(rng.integers(len(METRICS)))][0]
                 rel = np.where((t >= a) & (t < a + length), size, 0.0)
                 _apply(series[(svc, metric)], signs[metric] if worse else -signs[metric], rel)
+                placed.append((svc, a, a + length))
+    return placed
 
 
 def _fleet_incidents(

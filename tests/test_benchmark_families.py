@@ -270,3 +270,23 @@ def test_cli_engine_factory_is_loaded_by_name() -> None:
     assert load_factory("benchmarks.deploy_families:default_engine") is default_engine
     with pytest.raises(SystemExit):
         load_factory("benchmarks.deploy_families")
+
+
+def test_innocent_events_keep_away_from_rollbacks_as_from_deploys() -> None:
+    """A rollback gets a verdict of its own and counts as a good deploy: a shift with no deploy
+    behind it must not land in its window either (a truth no judge could meet)."""
+    fleet = FAMILIES["weekly"].build(5)
+    rolled = [(t["service"], t["rollback_at"]) for t in fleet.truth if t.get("rollback_at")]
+    assert rolled
+    spec = fleets_module.WEEKLY
+    n = int(spec.hours * 3600 / spec.interval)
+    t = fleets_module.START_TS + np.arange(n) * spec.interval
+    series = {(svc, m[0]): np.ones(n) for svc in {s for s, _ in rolled} for m in fleets_module.METRICS}
+    signs = {m[0]: m[3] for m in fleets_module.METRICS}
+    deploys = [{"service": t_["service"], "ts": t_["ts"]} for t_ in fleet.truth]
+    placed = fleets_module._innocent_events(spec, np.random.default_rng(0), t, series, signs, deploys, rolled)
+    assert len(placed) > 10
+    for svc, a, b in placed:
+        for service, ts in rolled:
+            if service == svc:
+                assert b < ts - spec.quiet_before or a > ts + spec.quiet_after
