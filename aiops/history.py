@@ -323,8 +323,27 @@ class FleetHistory:
         return i < len(times) and times[i] <= end
 
     def trim(self, before: float) -> None:
-        for series in self.series.values():
+        """Forget samples older than ``before``, and every series left with none: a series that
+        went quiet (a service retired, a metric renamed) costs nothing once its retention has passed.
+
+        >>> fleet = FleetHistory()
+        >>> fleet.add_sample("old", "latency", 1.0, 2.0)
+        >>> fleet.add_sample("api", "latency", 5.0, 2.0)
+        >>> fleet.trim(3.0)
+        >>> sorted(fleet.series), fleet.services_with("latency")
+        ([('api', 'latency')], ['api'])
+        """
+        idle = []
+        for key, series in self.series.items():
             series.trim(before)
+            if not len(series):
+                idle.append(key)
+        for service, metric in idle:
+            del self.series[(service, metric)]
+            metrics = self.metrics_of[service]
+            metrics.discard(metric)
+            if not metrics:
+                del self.metrics_of[service]
 
     def footprint(self) -> tuple[int, int, int]:
         """(series, samples, bytes) held: what the history costs, for the gauges.

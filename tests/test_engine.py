@@ -176,6 +176,22 @@ def test_history_is_bounded() -> None:
     assert kept <= (config.retention + 3600) / 60 + 1
 
 
+def test_a_series_idle_for_longer_than_the_retention_is_evicted() -> None:
+    config = EngineConfig(seasonal_days=0, baseline_window=600, analysis_window=300)
+    engine = Engine(config)
+    quiet = "http_requests_total"
+    gone = service_samples("gone", minutes=60, interval=60)  # a retired service: one hour, then nothing
+    idle = service_samples("api", metric=quiet, minutes=60, interval=60)
+    engine.process(in_time_order([*gone, *idle, *service_samples("api", minutes=24 * 60, interval=60)]))
+    assert engine.watermark - 3600 > config.retention + 3600  # the last trim came after their retention
+    assert set(engine.history.series) == {("api", "http_request_duration_seconds_p99")}
+    assert engine.history.metrics_of == {"api": {"http_request_duration_seconds_p99"}}
+    assert engine.history.footprint()[0] == 1
+    # Back after the silence: a new series, read as any new one.
+    engine.process([s.__class__("gone", s.metric, engine.watermark + 60.0, s.value) for s in gone[:1]])
+    assert engine.history.services_with("http_request_duration_seconds_p99") == ["api", "gone"]
+
+
 def test_incident_resolves_itself_when_the_metrics_come_back() -> None:
     back_at = DEPLOY_AT + 50 * 60
     samples = service_samples("api", shift_at=DEPLOY_AT, shift=0.5, minutes=300)

@@ -7,7 +7,7 @@ import statistics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiops.history import MovingWindow, SeriesHistory
+from aiops.history import FleetHistory, MovingWindow, SeriesHistory
 
 # One step of a stream: append a sample, insert a late one, trim the oldest, compact the older part,
 # or take a look at a window that moves forward (a growing one from a fixed start, or a trailing one).
@@ -108,3 +108,17 @@ def test_compact_leaves_slow_metrics_as_they_are() -> None:
     assert history.ts.tolist() == ts and history.values.tolist() == values
     # Their values are float32 now (these happen to be exact): a kept sorted window must sort again.
     assert history.layout == layout + 1
+
+
+def test_a_series_evicted_and_started_again_is_not_read_through_the_old_sorted_window() -> None:
+    fleet = FleetHistory()
+    for t in range(10):
+        fleet.add_sample("api", "latency", float(t), 1.0)
+    window = MovingWindow()
+    assert fleet.median("api", "latency", 0.0, 9.0, moving=window) == (1.0, 10)
+    fleet.trim(100.0)  # idle since 9 s: evicted
+    assert ("api", "latency") not in fleet.series and fleet.services_with("latency") == []
+    for t in range(100, 110):  # the same indices and layout count in a new series
+        fleet.add_sample("api", "latency", float(t), 5.0)
+    assert fleet.median("api", "latency", 100.0, 109.0, moving=window) == (5.0, 10)
+    assert window.values == [5.0] * 10
