@@ -353,10 +353,14 @@ def _three_days(history_compacted: bool, monkeypatch: pytest.MonkeyPatch) -> tup
 def test_old_history_is_kept_one_sample_a_minute_with_the_same_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
     compacted, engine = _three_days(True, monkeypatch)
     series = engine.history.series[("a", "http_request_duration_seconds_p99")]
-    ts = np.frombuffer(series.ts, dtype=np.float64)
-    recent = ts >= engine.watermark - engine.lookback - 3600
-    assert np.all(np.diff(ts[~recent]) >= 59.0)  # one a minute, where 30-s samples were
-    assert np.any(np.diff(ts[recent]) < 31.0)  # the look-back is raw
+    # Raw: the look-back and its margin (and up to an hour more, between two trims)...
+    raw_from = series.recent_ts[0]
+    assert engine.watermark - engine.config.raw_window - 3600 <= raw_from <= engine.watermark - engine.config.raw_window
+    assert np.all(np.diff(np.frombuffer(series.recent_ts)) == 30.0)
+    # ...and before it the earlier days the analyses read, one a minute where 30-s samples were.
+    old = series.old.times(0, len(series.old))
+    assert old[0] <= engine.watermark - 2 * 86_400 and old[-1] < raw_from
+    assert np.all(np.diff(old) == 60.0)
     raw, _ = _three_days(False, monkeypatch)
     assert compacted == raw
     assert dict(compacted) == {"a-v2": "pass", "b-v2": "fail", "c-v2": "pass"}
