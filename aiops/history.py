@@ -96,6 +96,30 @@ class SeriesHistory:
             self.layout += 1
         return added
 
+    def extend(self, ts: FloatArray, values: FloatArray) -> int:
+        """Add samples given in time order, as :meth:`add` one by one would; how many were added.
+
+        When they all come after every sample held (the usual batch: one poll, one hour of a
+        backfill), the two arrays grow in one step each; otherwise each goes through :meth:`add`.
+
+        >>> h = SeriesHistory()
+        >>> h.extend(np.array([1.0, 2.0]), np.array([5.0, 6.0])), h.extend(np.array([2.0, 3.0]), np.array([6.0, 7.0]))
+        (2, 1)
+        >>> h.ts.tolist(), h.values.tolist()
+        ([1.0, 2.0, 3.0], [5.0, 6.0, 7.0])
+        """
+        ts = np.ascontiguousarray(ts, dtype=np.float64)
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        times = self.recent_ts
+        if not len(ts):
+            return 0
+        first = float(ts[0])
+        if (first > times[-1] if times else first >= self.compacted_until) and bool(np.all(np.diff(ts) > 0)):
+            times.frombytes(ts.tobytes())
+            self.recent_values.frombytes(values.tobytes())
+            return len(ts)
+        return sum(self.add(t, v) for t, v in zip(ts.tolist(), values.tolist(), strict=True))
+
     def _count_before(self, x: float) -> int:
         """Index of the first sample at or after ``x``."""
         i = bisect_left(self.recent_ts, x)
@@ -284,6 +308,14 @@ class FleetHistory:
             series = self.series[(service, metric)] = SeriesHistory()
             self.metrics_of.setdefault(service, set()).add(metric)
         series.add(ts, value)
+
+    def add_samples(self, service: str, metric: str, ts: FloatArray, values: FloatArray) -> int:
+        """Samples of one series in time order, in one step (:meth:`SeriesHistory.extend`)."""
+        series = self.series.get((service, metric))
+        if series is None:
+            series = self.series[(service, metric)] = SeriesHistory()
+            self.metrics_of.setdefault(service, set()).add(metric)
+        return series.extend(ts, values)
 
     def add_deploy(self, service: str, ts: float) -> list[float]:
         """Record a deploy time; the service's deploy times, in order."""

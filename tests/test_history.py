@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -122,3 +123,32 @@ def test_a_series_evicted_and_started_again_is_not_read_through_the_old_sorted_w
         fleet.add_sample("api", "latency", float(t), 5.0)
     assert fleet.median("api", "latency", 100.0, 109.0, moving=window) == (5.0, 10)
     assert window.values == [5.0] * 10
+
+
+_batches = st.lists(
+    st.lists(st.tuples(st.floats(-30.0, 30.0), st.integers(-3, 3)), min_size=0, max_size=8),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_batches, st.floats(0.0, 200.0))
+def test_extend_holds_what_add_one_by_one_holds(batches: list[list[tuple[float, int]]], compact_at: float) -> None:
+    """Batches in order, overlapping, late or duplicated: extend ends where add one by one ends."""
+    one, many = SeriesHistory(), SeriesHistory()
+    now = 0.0
+    for k, batch in enumerate(batches):
+        times = [now + step for step, _ in batch]
+        if k % 2:  # every other batch in time order: the fast path
+            times.sort()
+        values = [float(v) for _, v in batch]
+        added = sum(one.add(t, v) for t, v in zip(times, values, strict=True))
+        assert many.extend(np.array(times), np.array(values)) == added
+        now = max([now, *times])
+        if k == len(batches) // 2:
+            one.compact(compact_at)
+            many.compact(compact_at)
+    assert one.ts.tolist() == many.ts.tolist() and one.values.tolist() == many.values.tolist()
+    # Appends in order keep every index; anything else changed the layout as add did.
+    assert one.layout == many.layout
