@@ -466,8 +466,7 @@ class Engine:
         # (and of a deploy still to come, late by up to the lateness); before that, only earlier
         # days are read, in bins of a minute or more: one sample per minute holds what they need.
         oldest_watched = min((d.ts for d, _, _, _ in self._watch.values()), default=self.watermark)
-        margin = self.lookback + max(2 * self.config.step, self.config.lateness)
-        self.history.compact(min(self.watermark, oldest_open, oldest_watched) - margin)
+        self.history.compact(min(self.watermark, oldest_open, oldest_watched) - self.config.raw_window)
         self._trimmed_at = self.watermark
 
     def series_values(self, service: str, metric: str) -> np.ndarray:

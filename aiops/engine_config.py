@@ -53,6 +53,18 @@ class EngineConfig:
         """How far before a deploy its own history is read (the seasonal days come on top)."""
         return max(self.history_window, self.baseline_window + 4 * self.analysis_window)
 
+    @property
+    def raw_window(self) -> float:
+        """How far before a deploy still looked at its samples are kept raw (``Engine._trim``): its own
+        look-back, and a margin for a deploy yet to come (late by up to the lateness) and the next
+        look. The earlier days before that are read only in bins of a minute or more, and kept one
+        sample a minute (``aiops.history.SeriesHistory.compact``).
+
+        >>> EngineConfig().raw_window / 3600
+        6.033333333333333
+        """
+        return self.lookback_window + max(2 * self.step, self.lateness)
+
     def windows(self, width: float) -> tuple[int, int, int]:
         """(baseline, analysis, history) in bins of ``width`` seconds, each stretched to its minimum.
 

@@ -1,8 +1,9 @@
 """Bounded, time-sorted history of one series, cheap to append in order and to slice by time.
 
-Samples usually arrive in order, so the common path is two list appends; a late sample is inserted
+Samples usually arrive in order, so the common path is two array appends; a late sample is inserted
 at its place. An exact duplicate (same time, same value: an at-least-once redelivery) is dropped,
-so replaying a record twice does not change any statistic.
+so replaying a record twice does not change any statistic. Samples older than the look-back are
+compacted to one a minute, in 8 bytes each (:meth:`SeriesHistory.compact`, :mod:`aiops.compacted`).
 
 >>> h = SeriesHistory()
 >>> for ts, v in [(1.0, 10.0), (3.0, 30.0), (2.0, 20.0), (3.0, 30.0)]:
@@ -17,56 +18,147 @@ import math
 import sys
 from array import array
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Sequence
 
 import numpy as np
 
+from aiops.compacted import CompactedSamples
 from aiops.detectors.base import FloatArray
 
 
 class SeriesHistory:
-    """Times and values in two arrays of C doubles: 16 bytes a sample where lists of Python floats
-    take 64 (a float object and a pointer each), and a window becomes a numpy array without a copy
-    of every element through Python."""
+    """One series: its recent samples raw, its older ones compacted (:meth:`compact`).
 
-    __slots__ = ("compacted_until", "layout", "ts", "values")
+    The recent part is two arrays of C doubles (16 bytes a sample where lists of Python floats take
+    64, and a window becomes a numpy array without a copy of every element through Python). The
+    older part, one sample a minute, is a :class:`~aiops.compacted.CompactedSamples`: 8 bytes a
+    sample. Every compacted sample is at or before ``compacted_until`` and every recent one at or
+    after it, so the two read as one sorted series: index ``i`` is the compacted part's ``i`` below
+    its length, the recent part's ``i - len(old)`` from there.
+
+    >>> h = SeriesHistory()
+    >>> for t in range(0, 600, 30):
+    ...     _ = h.add(float(t), t / 30.0)
+    >>> h.compact(300.0)  # 0-299 s: one sample a minute
+    >>> h.window(120.0, 390.0)[0].tolist()
+    [135.0, 195.0, 255.0, 300.0, 330.0, 360.0, 390.0]
+    >>> h.window(0.0, 140.0)[1].tolist(), len(h)  # the minutes' mean values
+    ([0.5, 2.5, 4.5], 15)
+    """
+
+    __slots__ = ("compacted_until", "layout", "old", "recent_ts", "recent_values")
 
     def __init__(self) -> None:
-        self.ts = array("d")
-        self.values = array("d")
-        self.compacted_until = float("-inf")  # samples before this are one per minute (see compact)
-        # Bumped whenever a sample's index changes (a late insert, a trim); appends keep every index.
+        self.recent_ts = array("d")
+        self.recent_values = array("d")
+        self.old = CompactedSamples()
+        self.compacted_until = float("-inf")  # samples before this are in ``old`` (see compact)
+        # Bumped whenever a sample's index or value changes (a late insert, a trim, a compaction);
+        # appends keep every index.
         self.layout = 0
 
     def __len__(self) -> int:
-        return len(self.ts)
+        return len(self.old) + len(self.recent_ts)
+
+    @property
+    def ts(self) -> FloatArray:
+        """Every sample's time, oldest first (a copy: for inspection and tests, not the hot path)."""
+        n = len(self.old)
+        return np.concatenate((self.old.times(0, n), _floats(self.recent_ts[:])))
+
+    @property
+    def values(self) -> FloatArray:
+        """Every sample's value, in the order of :attr:`ts` (a copy)."""
+        n = len(self.old)
+        return np.concatenate((self.old.values(0, n), _floats(self.recent_values[:])))
+
+    def nbytes(self) -> int:
+        """What the arrays take (allocated buffers included): the ``aiops_history_bytes`` gauge."""
+        return sys.getsizeof(self.recent_ts) + sys.getsizeof(self.recent_values) + self.old.nbytes()
 
     def add(self, ts: float, value: float) -> bool:
         """Insert a sample; False when it is an exact duplicate of one already held."""
-        times = self.ts
-        if not times or ts > times[-1]:
+        times = self.recent_ts
+        if ts > times[-1] if times else ts >= self.compacted_until:  # in order: the common case
             times.append(ts)
-            self.values.append(value)
+            self.recent_values.append(value)
             return True
-        lo = bisect_left(times, ts)
-        hi = bisect_right(times, ts, lo)
-        if value in self.values[lo:hi]:
-            return False
-        self.layout += 1
-        times.insert(hi, ts)
-        self.values.insert(hi, value)
-        return True
+        if ts < self.compacted_until:  # later than its minute's compaction: a compacted sample of its own
+            added = self.old.insert(ts, value)
+        else:
+            lo = bisect_left(times, ts)
+            hi = bisect_right(times, ts, lo)
+            added = value not in self.recent_values[lo:hi]
+            if added:
+                times.insert(hi, ts)
+                self.recent_values.insert(hi, value)
+        if added:
+            self.layout += 1
+        return added
+
+    def extend(self, ts: FloatArray, values: FloatArray) -> int:
+        """Add samples given in time order, as :meth:`add` one by one would; how many were added.
+
+        When they all come after every sample held (the usual batch: one poll, one hour of a
+        backfill), the two arrays grow in one step each; otherwise each goes through :meth:`add`.
+
+        >>> h = SeriesHistory()
+        >>> h.extend(np.array([1.0, 2.0]), np.array([5.0, 6.0])), h.extend(np.array([2.0, 3.0]), np.array([6.0, 7.0]))
+        (2, 1)
+        >>> h.ts.tolist(), h.values.tolist()
+        ([1.0, 2.0, 3.0], [5.0, 6.0, 7.0])
+        """
+        ts = np.ascontiguousarray(ts, dtype=np.float64)
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        times = self.recent_ts
+        if not len(ts):
+            return 0
+        first = float(ts[0])
+        if (first > times[-1] if times else first >= self.compacted_until) and bool(np.all(np.diff(ts) > 0)):
+            times.frombytes(ts.tobytes())
+            self.recent_values.frombytes(values.tobytes())
+            return len(ts)
+        return sum(self.add(t, v) for t, v in zip(ts.tolist(), values.tolist(), strict=True))
+
+    def _count_before(self, x: float) -> int:
+        """Index of the first sample at or after ``x``."""
+        i = bisect_left(self.recent_ts, x)
+        # A recent sample before x puts every compacted one before it too.
+        return i + len(self.old) if i else self.old.count_before(x)
+
+    def _count_until(self, x: float) -> int:
+        """Index of the first sample after ``x``."""
+        i = bisect_right(self.recent_ts, x)
+        return i + len(self.old) if i else self.old.count_until(x)
+
+    def _slice(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
+        n = len(self.old)
+        if lo >= n:
+            return _floats(self.recent_ts[lo - n : hi - n]), _floats(self.recent_values[lo - n : hi - n])
+        old, top = self.old, min(hi, n)
+        if hi <= n:
+            return old.times(lo, top), old.values(lo, top)
+        return (
+            np.concatenate((old.times(lo, top), _floats(self.recent_ts[: hi - n]))),
+            np.concatenate((old.values(lo, top), _floats(self.recent_values[: hi - n]))),
+        )
+
+    def values_between(self, lo: int, hi: int) -> Sequence[float]:
+        """Values of samples ``lo:hi`` as Python floats (a compacted one: its float32, widened)."""
+        n = len(self.old)
+        if lo >= n:
+            return self.recent_values[lo - n : hi - n]
+        if hi <= n:
+            return self.old.vals[lo:hi]
+        return [*self.old.vals[lo:], *self.recent_values[: hi - n]]
 
     def window(self, start: float, end: float) -> tuple[FloatArray, FloatArray]:
         """Samples with start <= ts <= end: a look at checkpoint ``end`` sees the samples of its own second."""
-        lo = bisect_left(self.ts, start)
-        hi = bisect_right(self.ts, end)
-        return _floats(self.ts[lo:hi]), _floats(self.values[lo:hi])
+        return self._slice(self._count_before(start), self._count_until(end))
 
     def window_before(self, start: float, end: float) -> tuple[FloatArray, FloatArray]:
         """Samples with start <= ts < end (the baseline excludes the deploy's own second)."""
-        lo = bisect_left(self.ts, start)
-        hi = bisect_left(self.ts, end)
-        return _floats(self.ts[lo:hi]), _floats(self.values[lo:hi])
+        return self._slice(self._count_before(start), self._count_before(end))
 
     def median(
         self, start: float, end: float, before: bool = False, moving: MovingWindow | None = None
@@ -77,55 +169,63 @@ class SeriesHistory:
         times cheaper than building a numpy array first (the control group asks for many). With
         ``moving`` (the same window a look earlier), only the samples that entered or left it move.
         """
-        lo = bisect_left(self.ts, start)
-        hi = bisect_left(self.ts, end) if before else bisect_right(self.ts, end)
+        lo = self._count_before(start)
+        hi = self._count_before(end) if before else self._count_until(end)
         n = hi - lo
         if n <= 0:
             return float("nan"), 0
-        ordered = sorted(self.values[lo:hi]) if moving is None else moving.slide(self, lo, hi)
+        ordered = sorted(self.values_between(lo, hi)) if moving is None else moving.slide(self, lo, hi)
         mid = n // 2
         return (ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0), n
 
     def compact(self, before: float, width: float = 60.0) -> None:
-        """Samples older than ``before`` become one per ``width`` seconds: their mean time and value.
+        """Samples older than ``before`` become one per ``width`` seconds (their mean time and value),
+        held compacted (:class:`~aiops.compacted.CompactedSamples`).
 
         Older history is read only as earlier days, in bins of at least a minute (the counterfactual's
         seasonal profile, smoothed over ten): a minute's mean says there what its samples said, in a
-        quarter of the memory at 15 s, a half at 30 s. Each minute is merged once, whole (``before``
-        is rounded down to a minute). A sample arriving later than that into a merged minute stays
-        a sample of its own.
+        quarter of the memory at 15 s, a half at 30 s, and compacted again to half of that. Each
+        minute is merged once, whole (``before`` is rounded down to a minute). A sample arriving
+        later than that into a merged minute stays a sample of its own.
 
         >>> h = SeriesHistory()
         >>> for t in range(0, 240, 30):
         ...     _ = h.add(float(t), float(t))
         >>> h.compact(150.0)
-        >>> list(h.ts), list(h.values)
+        >>> h.ts.tolist(), h.values.tolist()
         ([15.0, 75.0, 120.0, 150.0, 180.0, 210.0], [15.0, 75.0, 120.0, 150.0, 180.0, 210.0])
+        >>> len(h.old), len(h.recent_ts)
+        (2, 4)
         """
         before = math.floor(before / width) * width
         if before <= self.compacted_until:
             return
-        lo = bisect_left(self.ts, self.compacted_until)
-        hi = bisect_left(self.ts, before)
         self.compacted_until = before
-        if hi - lo < 2:
+        hi = bisect_left(self.recent_ts, before)
+        if not hi:
             return
-        ts, values = _floats(self.ts[lo:hi]), _floats(self.values[lo:hi])
+        ts, values = _floats(self.recent_ts[:hi]), _floats(self.recent_values[:hi])
         starts = np.flatnonzero(np.diff(np.floor(ts / width), prepend=-np.inf))
-        if len(starts) == len(ts):
-            return  # already one per minute (a slower metric): nothing to merge
-        counts = np.diff(np.append(starts, len(ts)))
-        self.ts[lo:hi] = array("d", (np.add.reduceat(ts, starts) / counts).tobytes())
-        self.values[lo:hi] = array("d", (np.add.reduceat(values, starts) / counts).tobytes())
-        self.layout += 1
+        if len(starts) < len(ts):  # else already one per minute (a slower metric): nothing to merge
+            counts = np.diff(np.append(starts, len(ts)))
+            ts = np.add.reduceat(ts, starts) / counts
+            values = np.add.reduceat(values, starts) / counts
+        self.old.extend(ts, values)
+        del self.recent_ts[:hi]
+        del self.recent_values[:hi]
+        self.layout += 1  # merged, and every value moved to float32
 
     def trim(self, before: float) -> None:
         """Forget samples older than ``before``."""
-        cut = bisect_left(self.ts, before)
+        cut = self.old.trim(before)
+        if not self.old:  # every compacted sample went: recent ones may go too
+            raw = bisect_left(self.recent_ts, before)
+            if raw:
+                del self.recent_ts[:raw]
+                del self.recent_values[:raw]
+                cut += raw
         if cut:
             self.layout += 1
-            del self.ts[:cut]
-            del self.values[:cut]
 
 
 def _floats(part: array[float]) -> FloatArray:
@@ -151,11 +251,14 @@ class MovingWindow:
     True
     """
 
-    __slots__ = ("hi", "layout", "lo", "values")
+    __slots__ = ("hi", "layout", "lo", "series", "values")
 
     def __init__(self) -> None:
         self.lo = self.hi = 0
         self.layout = -1
+        # The series the indices are into: a series evicted and started again is another object,
+        # whose layout count starts again too.
+        self.series: SeriesHistory | None = None
         self.values: list[float] = []
 
     def slide(self, series: SeriesHistory, lo: int, hi: int) -> list[float]:
@@ -163,19 +266,19 @@ class MovingWindow:
         ordered = self.values
         if (
             self.layout != series.layout  # samples moved: the old indices mean nothing now
+            or self.series is not series
             or lo < self.lo
             or hi < self.hi
             or lo >= self.hi
             or (lo - self.lo) + (hi - self.hi) > (hi - lo) // 2
         ):
-            ordered = self.values = sorted(series.values[lo:hi])
+            ordered = self.values = sorted(series.values_between(lo, hi))
         else:
-            values = series.values
-            for value in values[self.lo : lo]:  # left the window
+            for value in series.values_between(self.lo, lo):  # left the window
                 del ordered[bisect_left(ordered, value)]
-            for value in values[self.hi : hi]:  # entered it
+            for value in series.values_between(self.hi, hi):  # entered it
                 insort(ordered, value)
-        self.lo, self.hi, self.layout = lo, hi, series.layout
+        self.lo, self.hi, self.layout, self.series = lo, hi, series.layout, series
         return ordered
 
 
@@ -205,6 +308,14 @@ class FleetHistory:
             series = self.series[(service, metric)] = SeriesHistory()
             self.metrics_of.setdefault(service, set()).add(metric)
         series.add(ts, value)
+
+    def add_samples(self, service: str, metric: str, ts: FloatArray, values: FloatArray) -> int:
+        """Samples of one series in time order, in one step (:meth:`SeriesHistory.extend`)."""
+        series = self.series.get((service, metric))
+        if series is None:
+            series = self.series[(service, metric)] = SeriesHistory()
+            self.metrics_of.setdefault(service, set()).add(metric)
+        return series.extend(ts, values)
 
     def add_deploy(self, service: str, ts: float) -> list[float]:
         """Record a deploy time; the service's deploy times, in order."""
@@ -244,8 +355,27 @@ class FleetHistory:
         return i < len(times) and times[i] <= end
 
     def trim(self, before: float) -> None:
-        for series in self.series.values():
+        """Forget samples older than ``before``, and every series left with none: a series that
+        went quiet (a service retired, a metric renamed) costs nothing once its retention has passed.
+
+        >>> fleet = FleetHistory()
+        >>> fleet.add_sample("old", "latency", 1.0, 2.0)
+        >>> fleet.add_sample("api", "latency", 5.0, 2.0)
+        >>> fleet.trim(3.0)
+        >>> sorted(fleet.series), fleet.services_with("latency")
+        ([('api', 'latency')], ['api'])
+        """
+        idle = []
+        for key, series in self.series.items():
             series.trim(before)
+            if not len(series):
+                idle.append(key)
+        for service, metric in idle:
+            del self.series[(service, metric)]
+            metrics = self.metrics_of[service]
+            metrics.discard(metric)
+            if not metrics:
+                del self.metrics_of[service]
 
     def footprint(self) -> tuple[int, int, int]:
         """(series, samples, bytes) held: what the history costs, for the gauges.
@@ -257,7 +387,7 @@ class FleetHistory:
         """
         held = list(self.series.values())  # one step under the GIL: the consumer may be adding series
         samples = sum(len(s) for s in held)
-        return len(held), samples, sum(sys.getsizeof(s.ts) + sys.getsizeof(s.values) for s in held)
+        return len(held), samples, sum(s.nbytes() for s in held)
 
     def compact(self, before: float) -> None:
         """Samples older than ``before`` one per minute in every series (:meth:`SeriesHistory.compact`)."""

@@ -178,6 +178,22 @@ def test_history_is_bounded() -> None:
     assert kept <= (config.retention + 3600) / 60 + 1
 
 
+def test_a_series_idle_for_longer_than_the_retention_is_evicted() -> None:
+    config = EngineConfig(seasonal_days=0, baseline_window=600, analysis_window=300)
+    engine = Engine(config)
+    quiet = "http_requests_total"
+    gone = service_samples("gone", minutes=60, interval=60)  # a retired service: one hour, then nothing
+    idle = service_samples("api", metric=quiet, minutes=60, interval=60)
+    engine.process(in_time_order([*gone, *idle, *service_samples("api", minutes=24 * 60, interval=60)]))
+    assert engine.watermark - 3600 > config.retention + 3600  # the last trim came after their retention
+    assert set(engine.history.series) == {("api", "http_request_duration_seconds_p99")}
+    assert engine.history.metrics_of == {"api": {"http_request_duration_seconds_p99"}}
+    assert engine.history.footprint()[0] == 1
+    # Back after the silence: a new series, read as any new one.
+    engine.process([s.__class__("gone", s.metric, engine.watermark + 60.0, s.value) for s in gone[:1]])
+    assert engine.history.services_with("http_request_duration_seconds_p99") == ["api", "gone"]
+
+
 def test_incident_resolves_itself_when_the_metrics_come_back() -> None:
     back_at = DEPLOY_AT + 50 * 60
     samples = service_samples("api", shift_at=DEPLOY_AT, shift=0.5, minutes=300)
@@ -340,10 +356,14 @@ def _three_days(history_compacted: bool, monkeypatch: pytest.MonkeyPatch) -> tup
 def test_old_history_is_kept_one_sample_a_minute_with_the_same_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
     compacted, engine = _three_days(True, monkeypatch)
     series = engine.history.series[("a", "http_request_duration_seconds_p99")]
-    ts = np.frombuffer(series.ts, dtype=np.float64)
-    recent = ts >= engine.watermark - engine.lookback - 3600
-    assert np.all(np.diff(ts[~recent]) >= 59.0)  # one a minute, where 30-s samples were
-    assert np.any(np.diff(ts[recent]) < 31.0)  # the look-back is raw
+    # Raw: the look-back and its margin (and up to an hour more, between two trims)...
+    raw_from = series.recent_ts[0]
+    assert engine.watermark - engine.config.raw_window - 3600 <= raw_from <= engine.watermark - engine.config.raw_window
+    assert np.all(np.diff(np.frombuffer(series.recent_ts)) == 30.0)
+    # ...and before it the earlier days the analyses read, one a minute where 30-s samples were.
+    old = series.old.times(0, len(series.old))
+    assert old[0] <= engine.watermark - 2 * 86_400 and old[-1] < raw_from
+    assert np.all(np.diff(old) == 60.0)
     raw, _ = _three_days(False, monkeypatch)
     assert compacted == raw
     assert dict(compacted) == {"a-v2": "pass", "b-v2": "fail", "c-v2": "pass"}
