@@ -180,7 +180,7 @@ def test_history_is_bounded() -> None:
 
 def test_a_series_idle_for_longer_than_the_retention_is_evicted() -> None:
     config = EngineConfig(seasonal_days=0, baseline_window=600, analysis_window=300)
-    engine = Engine(config)
+    engine = make_engine(config)
     quiet = "http_requests_total"
     gone = service_samples("gone", minutes=60, interval=60)  # a retired service: one hour, then nothing
     idle = service_samples("api", metric=quiet, minutes=60, interval=60)
