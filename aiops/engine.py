@@ -466,7 +466,11 @@ class Engine:
         # (and of a deploy still to come, late by up to the lateness); before that, only earlier
         # days are read, in bins of a minute or more: one sample per minute holds what they need.
         oldest_watched = min((d.ts for d, _, _, _ in self._watch.values()), default=self.watermark)
-        self.history.compact(min(self.watermark, oldest_open, oldest_watched) - self.config.raw_window)
+        # A consumer reading several partitions can be hours ahead on one (the watermark) while a
+        # deploy still to come waits on another: no later than its low watermark, a deploy's
+        # look-back is still raw when the deploy arrives, as in a replay.
+        now = self.watermark if self.horizon_limit is None else min(self.watermark, self.horizon_limit)
+        self.history.compact(min(now, oldest_open, oldest_watched) - self.config.raw_window)
         self._trimmed_at = self.watermark
 
     def series_values(self, service: str, metric: str) -> np.ndarray:

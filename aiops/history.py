@@ -197,6 +197,8 @@ class SeriesHistory:
         >>> len(h.old), len(h.recent_ts)
         (2, 4)
         """
+        if not math.isfinite(before):
+            return  # nothing is older than -inf (a consumer that has read nothing yet)
         before = math.floor(before / width) * width
         if before <= self.compacted_until:
             return

@@ -194,6 +194,23 @@ def test_a_series_idle_for_longer_than_the_retention_is_evicted() -> None:
     assert engine.history.services_with("http_request_duration_seconds_p99") == ["api", "gone"]
 
 
+def test_compaction_waits_for_the_least_advanced_partition() -> None:
+    """A consumer can read one partition hours ahead of another that still holds a deploy: the
+    history before its low watermark's look-back is compacted, never what that deploy will read."""
+    engine = make_engine(EngineConfig())
+    series_key = ("api", "http_request_duration_seconds_p99")
+    engine.horizon_limit = float("-inf")  # nothing read yet on some partition
+    engine.process(service_samples("api", minutes=10 * 60, interval=30))
+    assert len(engine.history.series[series_key].old) == 0
+    engine.horizon_limit = T0 + 3 * 3600.0  # the deploys partition is at hour 3
+    engine.process(service_samples("api", start=T0 + 10 * 3600, minutes=90, interval=30))
+    series = engine.history.series[series_key]
+    assert series.compacted_until <= engine.horizon_limit - engine.config.raw_window
+    engine.horizon_limit = None  # a replay: the watermark alone
+    engine.process(service_samples("api", start=T0 + 11.5 * 3600, minutes=90, interval=30))
+    assert series.compacted_until > T0 + 3 * 3600.0
+
+
 def test_incident_resolves_itself_when_the_metrics_come_back() -> None:
     back_at = DEPLOY_AT + 50 * 60
     samples = service_samples("api", shift_at=DEPLOY_AT, shift=0.5, minutes=300)
