@@ -176,9 +176,13 @@ class Engine:
     def advance(self) -> Effects:
         """Take the looks that became due without a new record (the horizon limit moved)."""
         effects = Effects()
-        horizon = self.watermark if self.horizon_limit is None else min(self.watermark, self.horizon_limit)
-        self._run_due(effects, horizon - self.config.lateness)
+        self._run_due(effects, self._horizon() - self.config.lateness)
         return effects
+
+    def _horizon(self) -> float:
+        """The event time every partition has reached: the watermark, or a consumer's low watermark when
+        that is behind it (:attr:`horizon_limit`)."""
+        return self.watermark if self.horizon_limit is None else min(self.watermark, self.horizon_limit)
 
     def finish(self) -> Effects:
         """End of input (a replay's last line): decide every open analysis with what is there."""
@@ -469,8 +473,7 @@ class Engine:
         # A consumer reading several partitions can be hours ahead on one (the watermark) while a
         # deploy still to come waits on another: no later than its low watermark, a deploy's
         # look-back is still raw when the deploy arrives, as in a replay.
-        now = self.watermark if self.horizon_limit is None else min(self.watermark, self.horizon_limit)
-        self.history.compact(min(now, oldest_open, oldest_watched) - self.config.raw_window)
+        self.history.compact(min(self._horizon(), oldest_open, oldest_watched) - self.config.raw_window)
         self._trimmed_at = self.watermark
 
     def series_values(self, service: str, metric: str) -> np.ndarray:
