@@ -53,6 +53,10 @@ MAX_PEERS = 8  # the best-tracking peers make the index; more add little but cos
 # on another daily phase fall below it, and a service with no tracking peer relies on its own
 # history. The placebo test has the last word: peers are used only when they miss less.
 TRACKING = 0.5
+# The placebo spread is read at two points of the placebo moves' folded distribution: the 90th
+# percentile (1.645 sd if they were normal) for the body, and the 99th (2.576 sd) for the tail, where
+# rare bursts and shifts in the history live that a 90th percentile never sees.
+TAIL_Q, TAIL_Z = 0.99, 2.576
 
 
 def sampling_interval(ts: FloatArray) -> float:
@@ -250,7 +254,12 @@ class Residuals:
                 # Around zero, not the placebos' median: a counterfactual that is biased misses by that bias.
                 magnitude = np.abs(effects[valid])
                 largest = float(magnitude.max())
-                placebo_sd = max(mad_sigma(magnitude, 0.0), float(np.quantile(magnitude, 0.9)) / 1.645)
+                # The larger of what the body and the tail imply: the judge's alpha lives in the tail.
+                placebo_sd = max(
+                    mad_sigma(magnitude, 0.0),
+                    float(np.quantile(magnitude, 0.9)) / 1.645,
+                    float(np.quantile(magnitude, TAIL_Q)) / TAIL_Z,
+                )
         # What autocorrelated noise alone implies for a difference of two window medians (AR(1);
         # a median of n normal values varies pi/2 times as much as their mean).
         # (The trend model's misses are only meaningful near the line's own baseline.)

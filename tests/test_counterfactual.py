@@ -10,7 +10,13 @@ import pytest
 from fleets import T0, deploy, in_time_order, make_engine
 
 from aiops.detectors.base import JudgeInput
-from aiops.detectors.counterfactual import CounterfactualFit, bin_width, fit_counterfactual, sampling_interval
+from aiops.detectors.counterfactual import (
+    CounterfactualFit,
+    Residuals,
+    bin_width,
+    fit_counterfactual,
+    sampling_interval,
+)
 from aiops.detectors.judge import BeforeAfterJudge
 from aiops.detectors.residual_judge import CounterfactualJudge
 from aiops.engine import EngineConfig
@@ -89,6 +95,22 @@ def test_good_deploys_fail_at_the_nominal_rate_under_ar1_noise(phi: float) -> No
     assert ours <= 2, f"{ours} of {runs} good deploys failed at phi={phi}"
     if phi >= 0.9:
         assert rank >= 10, "the contrast: a rank test that assumes independent samples fails many"
+
+
+def test_rare_bursts_in_the_history_widen_the_yardstick_of_short_windows() -> None:
+    """Three 4-minute bursts in 6 hours move about 4 % of the 5-minute placebo windows: the 90th
+    percentile of the placebo moves does not see them, the 99th does. The judge's alpha lives in the
+    tail, so the yardstick of a 5-minute window grows to the bursts' size; a 30-minute window's
+    median is not moved by them and keeps its noise-sized yardstick."""
+    rng = np.random.default_rng(4)
+    values = rng.normal(0.0, 1.0, 360)
+    quiet = Residuals(values.copy(), np.zeros(360, dtype=np.int64), 60)
+    for start in (50, 170, 290):
+        values[start : start + 4] += 8.0
+    bursty = Residuals(values, np.zeros(360, dtype=np.int64), 60)
+    assert quiet.spread(0, 5)[0] < 1.0
+    assert bursty.spread(0, 5)[0] > 2.5
+    assert bursty.spread(0, 30)[0] < 1.0
 
 
 def test_step_of_a_few_noise_widths_fails_under_autocorrelation() -> None:
