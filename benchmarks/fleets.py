@@ -244,6 +244,7 @@ def synth_fleet(spec: SynthSpec, seed: int, family: str = "synth") -> Fleet:
                 {"service": svc, "ts": ts, "version": f"v1.{k + 1}.0", "bad": bool(rng.random() < spec.bad_share)}
             )
     next_of = _next_deploy_times(deploys)
+    fixed_by = _next_good_deploy_times(deploys)
 
     truth: list[dict[str, Any]] = []
     for d in deploys:
@@ -259,11 +260,14 @@ def synth_fleet(spec: SynthSpec, seed: int, family: str = "synth") -> Fleet:
                 if rng.random() < spec.rollback_share
                 else None
             )
-            # The effect lasts until rolled back or until the service's next release (which fixes it):
-            # stacked regressions would make later deploys' baselines a question of luck.
-            stop = min(x for x in (rollback_at, next_of.get(id(d)), math.inf) if x is not None)
+            # Rolled back only before the service's next release (after it, one rolls back that one).
             if rollback_at is not None and rollback_at >= next_of.get(id(d), math.inf):
                 rollback_at = None
+            # The effect lasts until rolled back or until the service's next *good* release fixes it.
+            # A bad release does not fix the regression it ships on top of: if it did, the data
+            # would show it undoing the earlier effect (often a net improvement) while the truth
+            # called it bad, a truth no judge could meet.
+            stop = min(x for x in (rollback_at, fixed_by.get(id(d)), math.inf) if x is not None)
             profile = effect_profile(shape, t, d["ts"], size, spec) * (t < stop)
             for metric in dict.fromkeys(hit):
                 _apply(series[(d["service"], metric)], signs[metric], profile)
@@ -286,6 +290,23 @@ def _next_deploy_times(deploys: list[dict[str, Any]]) -> dict[int, float]:
         ds.sort(key=lambda d: d["ts"])
         for a, b in itertools.pairwise(ds):
             out[id(a)] = b["ts"]
+    return out
+
+
+def _next_good_deploy_times(deploys: list[dict[str, Any]]) -> dict[int, float]:
+    """id(deploy) -> ts of the same service's next good deploy (the one that fixes what it broke)."""
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for d in deploys:
+        by_service.setdefault(d["service"], []).append(d)
+    out: dict[int, float] = {}
+    for ds in by_service.values():
+        ds.sort(key=lambda d: d["ts"])
+        fix = math.inf
+        for d in reversed(ds):
+            if fix < math.inf:
+                out[id(d)] = fix
+            if not d["bad"]:
+                fix = d["ts"]
     return out
 
 
@@ -597,7 +618,8 @@ def nab_fleet(spec: NabSpec, seed: int, root: Path | None = None, files: int | N
     Deploys: every deploy is at least ``label_margin`` (6 h) from every labelled anomaly window of
     its file, after ``warmup`` of the file's history, and where data covers the baseline and the
     analysis (no sampling gaps). A bad deploy makes its one metric worse by 10-40 % the worse way
-    (multiplicative; a step or a 1-hour ramp) until the service's next deploy fixes it.
+    (multiplicative; a step or a 1-hour ramp) until the service's next good deploy fixes it (a bad
+    one ships on top of it).
 
     ``files``: use only the first ``files`` of ``spec.files`` (smoke tests).
     """
@@ -631,17 +653,22 @@ def nab_fleet(spec: NabSpec, seed: int, root: Path | None = None, files: int | N
         chosen.sort()
         values = values.copy()
         sign = -1 if metric in NAB_DOWN_IS_WORSE else 1
+        rows = []
         for i, at in enumerate(chosen):
             d = {"service": svc, "ts": at, "version": f"v1.{i + 1}.0", "bad": bool(rng.random() < spec.bad_share)}
             row = _truth_row(d)
             if d["bad"]:
                 shape = spec.shapes[int(rng.integers(len(spec.shapes)))]
                 size = float(rng.uniform(*spec.effect_range))
-                stop = chosen[i + 1] if i + 1 < len(chosen) else math.inf
-                profile = effect_profile(shape, ts, at, size, step_spec) * (ts < stop)
-                _apply(values, sign, profile)
                 row.update(shape=shape, effect=size, metrics=[metric])
-            truth.append(row)
+            rows.append(row)
+        for i, row in enumerate(rows):
+            if row["bad"]:
+                # Until the next good release fixes it (a bad one ships on top: see synth_fleet).
+                stop = next((r["ts"] for r in rows[i + 1 :] if not r["bad"]), math.inf)
+                profile = effect_profile(row["shape"], ts, row["ts"], row["effect"], step_spec) * (ts < stop)
+                _apply(values, sign, profile)
+        truth.extend(rows)
         series[(svc, metric)] = (ts, values)
     return _assemble(series, None, truth)
 

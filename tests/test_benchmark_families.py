@@ -290,3 +290,38 @@ def test_innocent_events_keep_away_from_rollbacks_as_from_deploys() -> None:
         for service, ts in rolled:
             if service == svc:
                 assert b < ts - spec.quiet_before or a > ts + spec.quiet_after
+
+
+def test_a_bad_release_ships_on_top_of_an_unfixed_regression() -> None:
+    """Every release bad, none rolled back: each one's step is its own, on top of the level it
+    found. (The next release used to end the earlier effect even when it was bad too, so a bad
+    release that hit the same metric often showed a net improvement: a truth no judge could meet.)"""
+    spec = replace(
+        PHASES,
+        services=3,
+        hours=24.0,
+        deploys_per_service=4,
+        bad_share=1.0,
+        shapes=("step",),
+        noise_scale=0.0,
+        spike_rate=0.0,
+        rollback_share=0.0,
+    )
+    fleet = synth_fleet(spec, 3, "phases")
+    series: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for e in fleet.events:
+        if "metric" in e and "value" in e:
+            series.setdefault((e["service"], e["metric"]), []).append((float(e["ts"]), float(e["value"])))
+    signs = {m[0]: m[3] for m in fleets_module.METRICS}
+    stacked = 0
+    for row in fleet.truth:
+        earlier = [t for t in fleet.truth if t["service"] == row["service"] and t["ts"] < row["ts"]]
+        stacked += any(set(t["metrics"]) & set(row["metrics"]) for t in earlier)
+        for metric in row["metrics"]:
+            points = sorted(series[(row["service"], metric)])
+            before = max(p for p in points if p[0] < row["ts"])[1]
+            after = min(p for p in points if p[0] >= row["ts"])[1]
+            ratio = after / before if signs[metric] > 0 else before / after
+            # One sample apart: the daily cycle moves the level by well under 1 %.
+            assert ratio == pytest.approx(1 + row["effect"], rel=0.01), (row["id"], metric)
+    assert stacked >= 2  # the case that matters: a later bad release on a metric already hit
