@@ -97,10 +97,10 @@ def bin_means(ts: FloatArray, values: FloatArray, origin: float, width: float, l
     idx = idx[keep]
     sums = np.bincount(idx, weights=values[keep], minlength=n)
     counts = np.bincount(idx, minlength=n)
-    out = np.full(n, np.nan)
-    filled = counts > 0
-    out[filled] = sums[filled] / counts[filled]
-    return out
+    # An empty bin's sum is 0.0 and its count 0: 0/0 is the NaN it must be, so one division does
+    # what masking the filled bins did, in a third of the calls (the looks ask for ~10 per metric).
+    with np.errstate(invalid="ignore"):
+        return np.asarray(sums / counts, dtype=np.float64)
 
 
 def _smooth(values: FloatArray, half: int) -> FloatArray:
