@@ -379,6 +379,27 @@ class FleetHistory:
             if not metrics:
                 del self.metrics_of[service]
 
+    def trim_deploys(self, before: float) -> None:
+        """Forget deploy times older than ``before``, and services left with none: one float per
+        deploy would otherwise grow without end in a long-running consumer.
+
+        >>> fleet = FleetHistory()
+        >>> for service, ts in [("api", 1.0), ("api", 5.0), ("old", 2.0)]:
+        ...     _ = fleet.add_deploy(service, ts)
+        >>> fleet.trim_deploys(3.0)
+        >>> fleet.deploy_times
+        {'api': [5.0]}
+        """
+        gone = []
+        for service, times in self.deploy_times.items():
+            cut = bisect_left(times, before)
+            if cut == len(times):
+                gone.append(service)
+            elif cut:
+                del times[:cut]
+        for service in gone:
+            del self.deploy_times[service]
+
     def footprint(self) -> tuple[int, int, int]:
         """(series, samples, bytes) held: what the history costs, for the gauges.
 
