@@ -114,7 +114,16 @@ class Evidence:
         fit = self.fit(service, metric, deploy_ts, at, control)
         b_ts, b_vals = series.window_before(deploy_ts - cfg.baseline_window, deploy_ts)
         c_ts, c_vals = series.window(deploy_ts, at)
-        control_change = self._fleet.control_change(service, metric, deploy_ts, at) if control else None
+        # The peers' move over the window, and over its last minutes once it is long enough (the
+        # judge nets those out on their own), from one pass over the peers.
+        recent_too = control and at - deploy_ts > 1.5 * self._recent_window
+        control_change, control_recent = (
+            self._fleet.control_changes(
+                service, metric, deploy_ts, at, since=at - self._recent_window if recent_too else None
+            )
+            if control
+            else (None, None)
+        )
         seasonal = []
         # Earlier days only matter when there is no control group to net out the daily cycle.
         for day in range(1, cfg.seasonal_days + 1 if control_change is None else 1):
@@ -133,11 +142,7 @@ class Evidence:
             current=c_vals,
             seasonal=tuple(seasonal),
             control_change=control_change,
-            control_recent=(
-                self._fleet.control_change(service, metric, deploy_ts, at, since=at - self._recent_window)
-                if control and at - deploy_ts > 1.5 * self._recent_window
-                else None
-            ),
+            control_recent=control_recent,
             final=final,
             min_change=min_change,
             counterfactual=fit,
