@@ -466,6 +466,7 @@ class Engine:
         oldest_open = min((a.deploy.ts for a in self._analyses.values()), default=self.watermark)
         horizon = min(horizon, oldest_open - self.lookback)
         self.history.trim(horizon)
+        self.evidence.forget_widths(self.history.series)
         # Looks read raw samples only over the look-back of an open analysis or a watched incident
         # (and of a deploy still to come, late by up to the lateness); before that, only earlier
         # days are read, in bins of a minute or more: one sample per minute holds what they need.

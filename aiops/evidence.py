@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 import numpy as np
 
@@ -96,6 +96,13 @@ class Evidence:
             if len(ts) >= 4:  # a series that just started is measured again at its next deploy
                 self._widths[key] = width
         return width
+
+    def forget_widths(self, held: Container[tuple[str, str]]) -> None:
+        """Drop the bin widths of series the history no longer holds (evicted after their retention):
+        one entry per series ever seen would otherwise grow with every service a fleet retires. A
+        series that comes back is measured again at its next deploy, as a new one is."""
+        for key in [key for key in self._widths if key not in held]:
+            del self._widths[key]
 
     def judge_input(
         self,

@@ -208,6 +208,16 @@ def test_deploy_times_older_than_the_retention_are_forgotten() -> None:
     assert engine.history.deploy_times == {"api": [late_at]}
 
 
+def test_a_retired_series_leaves_no_bin_width_behind() -> None:
+    config = EngineConfig(seasonal_days=0, baseline_window=600, analysis_window=300)
+    engine = make_engine(config)
+    gone = service_samples("gone", minutes=120, interval=60)  # deploys once, then retires
+    records = [*gone, deploy("gone", T0 + 90 * 60), *service_samples("api", minutes=24 * 60, interval=60)]
+    engine.process(in_time_order(records))
+    assert ("gone", "http_request_duration_seconds_p99") not in engine.history.series
+    assert not [key for key in engine.evidence._widths if key[0] == "gone"]
+
+
 def test_compaction_waits_for_the_least_advanced_partition() -> None:
     """A consumer can read one partition hours ahead of another that still holds a deploy: the
     history before its low watermark's look-back is compacted, never what that deploy will read."""
