@@ -140,16 +140,16 @@ def lag1(values: FloatArray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
-def _quantile90(values: FloatArray) -> float:
-    """``np.quantile(values, 0.9)`` (its default, linear method) of NaN-free ``values``, the same
+def _quantile(values: FloatArray, q: float) -> float:
+    """``np.quantile(values, q)`` (its default, linear method) of NaN-free ``values``, the same
     double, without its argument handling (most of its cost on the few hundred placebos here).
 
     >>> x = np.random.default_rng(0).normal(size=57)
-    >>> _quantile90(x) == float(np.quantile(x, 0.9)), _quantile90(x[:41]) == float(np.quantile(x[:41], 0.9))
-    (True, True)
+    >>> [_quantile(x[:n], q) == float(np.quantile(x[:n], q)) for n in (1, 41, 57) for q in (0.9, 0.99)]
+    [True, True, True, True, True, True]
     """
     n = len(values)
-    virtual = (n - 1) * 0.9
+    virtual = (n - 1) * q
     lo = math.floor(virtual)
     hi = min(lo + 1, n - 1)
     part = np.partition(values, (lo, hi))
@@ -291,7 +291,7 @@ class Residuals:
                 # Around zero, not the placebos' median: a counterfactual that is biased misses by that bias.
                 magnitude = np.abs(effects[valid])
                 largest = float(magnitude.max())
-                placebo_sd = max(mad_sigma(magnitude, 0.0), _quantile90(magnitude) / 1.645)
+                placebo_sd = max(mad_sigma(magnitude, 0.0), _quantile(magnitude, 0.9) / 1.645)
         # What autocorrelated noise alone implies for a difference of two window medians (AR(1);
         # a median of n normal values varies pi/2 times as much as their mean).
         phi, sd = self._noise_of()

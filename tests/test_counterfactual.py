@@ -290,3 +290,13 @@ def test_peer_bins_in_one_pass_are_each_peers_own_bin_means() -> None:
             windows.append((ts, rng.normal(100.0, 5.0, size)))
         for got, (ts, values) in zip(_bin_means_each(windows, 0.0, 60.0, m), windows, strict=True):
             assert np.array_equal(got, bin_means(ts, values, 0.0, 60.0, 0, m), equal_nan=True)
+
+
+def test_quantile_is_numpys_to_the_last_bit() -> None:
+    from aiops.detectors.counterfactual import _quantile
+
+    rng = np.random.default_rng(5)
+    for n in range(1, 400, 7):
+        values = np.abs(rng.standard_t(3, n))
+        for q in (0.5, 0.9, 0.95, 0.99):
+            assert _quantile(values.copy(), q) == float(np.quantile(values, q))
