@@ -41,6 +41,11 @@ MIN_CONTROL_PEERS = 2
 MAX_DEPLOYS_WITH_WINDOWS = 4096
 
 
+def _median_of(changes: list[float]) -> float | None:
+    """The peers' median change; None with too few peers to say."""
+    return median(changes) if len(changes) >= MIN_CONTROL_PEERS else None
+
+
 class FleetCheck:
     """The services that did not deploy, as a control group for the one that did."""
 
@@ -62,21 +67,35 @@ class FleetCheck:
     ) -> float | None:
         """Median relative change of ``metric`` in the peers over the same before/after windows
         (the after window from ``since`` when given)."""
-        changes = []
+        if since is None:
+            return self.control_changes(service, metric, deploy_ts, at)[0]
+        return self.control_changes(service, metric, deploy_ts, at, since, whole=False)[1]
+
+    def control_changes(
+        self, service: str, metric: str, deploy_ts: float, at: float, since: float | None = None, whole: bool = True
+    ) -> tuple[float | None, float | None]:
+        """:meth:`control_change` over the whole after window (with ``whole``) and from ``since``
+        (when given) at once: a look asks for both, and the peers and their baselines are the same."""
+        changes: list[float] = []
+        recent: list[float] = []
+        history = self._history
         for peer in self.peers(service, metric, deploy_ts, at):
             before = self._baseline_level(peer, metric, deploy_ts)
             if before is None:
                 continue
-            level, n = self._history.median(
-                peer,
-                metric,
-                deploy_ts if since is None else since,
-                at,
-                moving=self._moving(service, deploy_ts, peer, metric, since is not None),
-            )
-            if n >= 3:
-                changes.append(level / before - 1.0)
-        return median(changes) if len(changes) >= MIN_CONTROL_PEERS else None
+            if whole:
+                level, n = history.median(
+                    peer, metric, deploy_ts, at, moving=self._moving(service, deploy_ts, peer, metric, False)
+                )
+                if n >= 3:
+                    changes.append(level / before - 1.0)
+            if since is not None:
+                level, n = history.median(
+                    peer, metric, since, at, moving=self._moving(service, deploy_ts, peer, metric, True)
+                )
+                if n >= 3:
+                    recent.append(level / before - 1.0)
+        return _median_of(changes), _median_of(recent)
 
     def _moving(self, service: str, deploy_ts: float, peer: str, metric: str, trailing: bool) -> MovingWindow:
         windows = self._windows.get((service, deploy_ts))

@@ -466,15 +466,27 @@ class Engine:
         oldest_open = min((a.deploy.ts for a in self._analyses.values()), default=self.watermark)
         horizon = min(horizon, oldest_open - self.lookback)
         self.history.trim(horizon)
+        self.evidence.forget_widths(self.history.series)
         # Looks read raw samples only over the look-back of an open analysis or a watched incident
         # (and of a deploy still to come, late by up to the lateness); before that, only earlier
         # days are read, in bins of a minute or more: one sample per minute holds what they need.
         oldest_watched = min((d.ts for d, _, _, _ in self._watch.values()), default=self.watermark)
+        self._trim_deploy_times(horizon, oldest_watched)
         # A consumer reading several partitions can be hours ahead on one (the watermark) while a
         # deploy still to come waits on another: no later than its low watermark, a deploy's
         # look-back is still raw when the deploy arrives, as in a replay.
         self.history.compact(min(self._horizon(), oldest_open, oldest_watched) - self.config.raw_window)
         self._trimmed_at = self.watermark
+
+    def _trim_deploy_times(self, horizon: float, oldest_watched: float) -> None:
+        """Forget deploy times no look can read again. A look reads a service's deploys back to its
+        own deploy's look-back (placebo windows and earlier days must not straddle one; a peer
+        deployed within its baseline is no control), so anything before the history's horizon
+        (itself no later than the oldest open analysis's look-back) and before a watched
+        incident's look-back (a recovery check may fit its deploy again) is never read. Kept from
+        the least advanced partition's point of view too, like the compaction below: a deploy
+        still to come on a partition behind the watermark reads its own look-back."""
+        self.history.trim_deploys(min(horizon, oldest_watched - self.lookback, self._horizon() - self.config.retention))
 
     def series_values(self, service: str, metric: str) -> np.ndarray:
         series = self.history.series.get((service, metric))

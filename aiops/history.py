@@ -124,15 +124,15 @@ class SeriesHistory:
         """Index of the first sample at or after ``x``."""
         i = bisect_left(self.recent_ts, x)
         # A recent sample before x puts every compacted one before it too.
-        return i + len(self.old) if i else self.old.count_before(x)
+        return i + len(self.old.ticks) if i else self.old.count_before(x)
 
     def _count_until(self, x: float) -> int:
         """Index of the first sample after ``x``."""
         i = bisect_right(self.recent_ts, x)
-        return i + len(self.old) if i else self.old.count_until(x)
+        return i + len(self.old.ticks) if i else self.old.count_until(x)
 
     def _slice(self, lo: int, hi: int) -> tuple[FloatArray, FloatArray]:
-        n = len(self.old)
+        n = len(self.old.ticks)  # (not len(self.old): a Python-level call, and these run per peer per look)
         if lo >= n:
             return _floats(self.recent_ts[lo - n : hi - n]), _floats(self.recent_values[lo - n : hi - n])
         old, top = self.old, min(hi, n)
@@ -145,7 +145,7 @@ class SeriesHistory:
 
     def values_between(self, lo: int, hi: int) -> Sequence[float]:
         """Values of samples ``lo:hi`` as Python floats (a compacted one: its float32, widened)."""
-        n = len(self.old)
+        n = len(self.old.ticks)
         if lo >= n:
             return self.recent_values[lo - n : hi - n]
         if hi <= n:
@@ -297,18 +297,22 @@ class FleetHistory:
     ((12.0, 3), ['api'], False)
     """
 
-    __slots__ = ("deploy_times", "metrics_of", "series")
+    __slots__ = ("_with", "deploy_times", "metrics_of", "series")
 
     def __init__(self) -> None:
         self.series: dict[tuple[str, str], SeriesHistory] = {}
         self.metrics_of: dict[str, set[str]] = {}
         self.deploy_times: dict[str, list[float]] = {}
+        # services_with's answers: asked for every peer group at every look, they change only when a
+        # series starts or is evicted (both clear this).
+        self._with: dict[str, list[str]] = {}
 
     def add_sample(self, service: str, metric: str, ts: float, value: float) -> None:
         series = self.series.get((service, metric))
         if series is None:
             series = self.series[(service, metric)] = SeriesHistory()
             self.metrics_of.setdefault(service, set()).add(metric)
+            self._with.clear()
         series.add(ts, value)
 
     def add_samples(self, service: str, metric: str, ts: FloatArray, values: FloatArray) -> int:
@@ -317,6 +321,7 @@ class FleetHistory:
         if series is None:
             series = self.series[(service, metric)] = SeriesHistory()
             self.metrics_of.setdefault(service, set()).add(metric)
+            self._with.clear()
         return series.extend(ts, values)
 
     def add_deploy(self, service: str, ts: float) -> list[float]:
@@ -349,7 +354,11 @@ class FleetHistory:
         return series.median(start, end, before, moving) if series is not None else (float("nan"), 0)
 
     def services_with(self, metric: str) -> list[str]:
-        return sorted(s for s, metrics in self.metrics_of.items() if metric in metrics)
+        """The services holding ``metric``, sorted (a fresh list: callers may keep or change it)."""
+        found = self._with.get(metric)
+        if found is None:
+            found = self._with[metric] = sorted(s for s, metrics in self.metrics_of.items() if metric in metrics)
+        return list(found)
 
     def deployed_between(self, service: str, start: float, end: float) -> bool:
         times = self.deploy_times.get(service, [])
@@ -372,12 +381,35 @@ class FleetHistory:
             series.trim(before)
             if not len(series):
                 idle.append(key)
+        if idle:
+            self._with.clear()
         for service, metric in idle:
             del self.series[(service, metric)]
             metrics = self.metrics_of[service]
             metrics.discard(metric)
             if not metrics:
                 del self.metrics_of[service]
+
+    def trim_deploys(self, before: float) -> None:
+        """Forget deploy times older than ``before``, and services left with none: one float per
+        deploy would otherwise grow without end in a long-running consumer.
+
+        >>> fleet = FleetHistory()
+        >>> for service, ts in [("api", 1.0), ("api", 5.0), ("old", 2.0)]:
+        ...     _ = fleet.add_deploy(service, ts)
+        >>> fleet.trim_deploys(3.0)
+        >>> fleet.deploy_times
+        {'api': [5.0]}
+        """
+        gone = []
+        for service, times in self.deploy_times.items():
+            cut = bisect_left(times, before)
+            if cut == len(times):
+                gone.append(service)
+            elif cut:
+                del times[:cut]
+        for service in gone:
+            del self.deploy_times[service]
 
     def footprint(self) -> tuple[int, int, int]:
         """(series, samples, bytes) held: what the history costs, for the gauges.

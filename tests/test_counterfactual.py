@@ -284,3 +284,41 @@ def test_a_deploy_hours_after_that_time_of_day_spoils_no_placebo() -> None:
     assert len(later.residuals.day_placebos(0, 30)) == 2
     assert len(before_baseline.residuals.day_placebos(0, 30)) == 2
     assert len(in_baseline.residuals.day_placebos(0, 30)) == 1
+
+
+def test_window_medians_of_a_gapless_history_are_those_of_the_nan_aware_path() -> None:
+    """The fast path (every bin holds data) gives the very numbers nanmedian_rows gives."""
+    from aiops.detectors.counterfactual import Residuals
+    from aiops.detectors.robust import nanmedian_rows
+
+    rng = np.random.default_rng(7)
+    for n in (5, 60, 361):
+        values = np.round(rng.normal(0, 1, n), 2)  # ties too
+        residuals = Residuals(values, np.zeros(n, dtype=np.int64), min(n, 30))
+        for length in range(1, n + 1, max(1, n // 17)):
+            expected = nanmedian_rows(np.lib.stride_tricks.sliding_window_view(values, length))
+            assert np.array_equal(residuals._window_medians(length), expected)
+
+
+def test_peer_bins_in_one_pass_are_each_peers_own_bin_means() -> None:
+    from aiops.detectors.counterfactual import bin_means
+    from aiops.evidence import _bin_means_each
+
+    rng = np.random.default_rng(11)
+    for m in (1, 7, 40):
+        windows = []
+        for size in (0, 3, 50, 200):  # an empty peer, and samples before and after the bins
+            ts = np.sort(rng.uniform(-120.0, 60.0 * m + 120.0, size))
+            windows.append((ts, rng.normal(100.0, 5.0, size)))
+        for got, (ts, values) in zip(_bin_means_each(windows, 0.0, 60.0, m), windows, strict=True):
+            assert np.array_equal(got, bin_means(ts, values, 0.0, 60.0, 0, m), equal_nan=True)
+
+
+def test_quantile_is_numpys_to_the_last_bit() -> None:
+    from aiops.detectors.counterfactual import _quantile
+
+    rng = np.random.default_rng(5)
+    for n in range(1, 400, 7):
+        values = np.abs(rng.standard_t(3, n))
+        for q in (0.5, 0.9, 0.95, 0.99):
+            assert _quantile(values.copy(), q) == float(np.quantile(values, q))

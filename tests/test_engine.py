@@ -194,6 +194,30 @@ def test_a_series_idle_for_longer_than_the_retention_is_evicted() -> None:
     assert engine.history.services_with("http_request_duration_seconds_p99") == ["api", "gone"]
 
 
+def test_deploy_times_older_than_the_retention_are_forgotten() -> None:
+    """One float per deploy, kept forever, is a slow leak in a consumer that runs for months: the
+    hourly trim drops those older than any look can read (the seasonal look-back)."""
+    config = EngineConfig(seasonal_days=0, baseline_window=600, analysis_window=300)
+    engine = make_engine(config)
+    early = [deploy("api", T0 + (30 + 10 * i) * 60, f"v{i}") for i in range(3)]
+    late_at = T0 + 20 * 3600
+    records = [*service_samples("api", minutes=24 * 60, interval=60), *early, deploy("api", late_at, "v9")]
+    engine.process(in_time_order(records))
+    # The last trim (within the hour before the watermark) came after the early deploys' retention.
+    assert engine.watermark - 3600 - config.retention > early[-1].ts
+    assert engine.history.deploy_times == {"api": [late_at]}
+
+
+def test_a_retired_series_leaves_no_bin_width_behind() -> None:
+    config = EngineConfig(seasonal_days=0, baseline_window=600, analysis_window=300)
+    engine = make_engine(config)
+    gone = service_samples("gone", minutes=120, interval=60)  # deploys once, then retires
+    records = [*gone, deploy("gone", T0 + 90 * 60), *service_samples("api", minutes=24 * 60, interval=60)]
+    engine.process(in_time_order(records))
+    assert ("gone", "http_request_duration_seconds_p99") not in engine.history.series
+    assert not [key for key in engine.evidence._widths if key[0] == "gone"]
+
+
 def test_compaction_waits_for_the_least_advanced_partition() -> None:
     """A consumer can read one partition hours ahead of another that still holds a deploy: the
     history before its low watermark's look-back is compacted, never what that deploy will read."""
