@@ -78,23 +78,19 @@ class FleetCheck:
         (when given) at once: a look asks for both, and the peers and their baselines are the same."""
         changes: list[float] = []
         recent: list[float] = []
-        history = self._history
+        # (where the changes go, the after window's start, trailing): the whole window, the recent one.
+        spans = [(changes, deploy_ts, False)] if whole else []
+        if since is not None:
+            spans.append((recent, since, True))
         for peer in self.peers(service, metric, deploy_ts, at):
             before = self._baseline_level(peer, metric, deploy_ts)
             if before is None:
                 continue
-            if whole:
-                level, n = history.median(
-                    peer, metric, deploy_ts, at, moving=self._moving(service, deploy_ts, peer, metric, False)
-                )
+            for out, start, trailing in spans:
+                moving = self._moving(service, deploy_ts, peer, metric, trailing)
+                level, n = self._history.median(peer, metric, start, at, moving=moving)
                 if n >= 3:
-                    changes.append(level / before - 1.0)
-            if since is not None:
-                level, n = history.median(
-                    peer, metric, since, at, moving=self._moving(service, deploy_ts, peer, metric, True)
-                )
-                if n >= 3:
-                    recent.append(level / before - 1.0)
+                    out.append(level / before - 1.0)
         return _median_of(changes), _median_of(recent)
 
     def _moving(self, service: str, deploy_ts: float, peer: str, metric: str, trailing: bool) -> MovingWindow:

@@ -32,7 +32,6 @@ True
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import math
 import os
@@ -244,7 +243,7 @@ def synth_fleet(spec: SynthSpec, seed: int, family: str = "synth") -> Fleet:
                 {"service": svc, "ts": ts, "version": f"v1.{k + 1}.0", "bad": bool(rng.random() < spec.bad_share)}
             )
     next_of = _next_deploy_times(deploys)
-    fixed_by = _next_good_deploy_times(deploys)
+    fixed_by = _next_deploy_times(deploys, good_only=True)
 
     truth: list[dict[str, Any]] = []
     for d in deploys:
@@ -280,33 +279,21 @@ def synth_fleet(spec: SynthSpec, seed: int, family: str = "synth") -> Fleet:
     return _assemble(series, t, truth)
 
 
-def _next_deploy_times(deploys: list[dict[str, Any]]) -> dict[int, float]:
-    """id(deploy) -> ts of the same service's next deploy."""
+def _next_deploy_times(deploys: Sequence[dict[str, Any]], good_only: bool = False) -> dict[int, float]:
+    """id(deploy) -> ts of the same service's next deploy (``good_only``: next good one, the one
+    that fixes what it broke)."""
     by_service: dict[str, list[dict[str, Any]]] = {}
     for d in deploys:
         by_service.setdefault(d["service"], []).append(d)
     out: dict[int, float] = {}
     for ds in by_service.values():
         ds.sort(key=lambda d: d["ts"])
-        for a, b in itertools.pairwise(ds):
-            out[id(a)] = b["ts"]
-    return out
-
-
-def _next_good_deploy_times(deploys: list[dict[str, Any]]) -> dict[int, float]:
-    """id(deploy) -> ts of the same service's next good deploy (the one that fixes what it broke)."""
-    by_service: dict[str, list[dict[str, Any]]] = {}
-    for d in deploys:
-        by_service.setdefault(d["service"], []).append(d)
-    out: dict[int, float] = {}
-    for ds in by_service.values():
-        ds.sort(key=lambda d: d["ts"])
-        fix = math.inf
+        following = math.inf
         for d in reversed(ds):
-            if fix < math.inf:
-                out[id(d)] = fix
-            if not d["bad"]:
-                fix = d["ts"]
+            if following < math.inf:
+                out[id(d)] = following
+            if not (good_only and d["bad"]):
+                following = d["ts"]
     return out
 
 
@@ -662,10 +649,11 @@ def nab_fleet(spec: NabSpec, seed: int, root: Path | None = None, files: int | N
                 size = float(rng.uniform(*spec.effect_range))
                 row.update(shape=shape, effect=size, metrics=[metric])
             rows.append(row)
-        for i, row in enumerate(rows):
+        fixed_by = _next_deploy_times(rows, good_only=True)
+        for row in rows:
             if row["bad"]:
                 # Until the next good release fixes it (a bad one ships on top: see synth_fleet).
-                stop = next((r["ts"] for r in rows[i + 1 :] if not r["bad"]), math.inf)
+                stop = fixed_by.get(id(row), math.inf)
                 profile = effect_profile(row["shape"], ts, row["ts"], row["effect"], step_spec) * (ts < stop)
                 _apply(values, sign, profile)
         truth.extend(rows)

@@ -221,11 +221,7 @@ class Residuals:
                 # Every bin holds data (the usual case): each window's median is its middle pair
                 # once sorted, what nanmedian_rows reads at a full count, without its per-row
                 # counting (a new window length comes at every look).
-                step = r.strides[0]
-                windows = np.lib.stride_tricks.as_strided(
-                    r, shape=(len(r) - length + 1, length), strides=(step, step), writeable=False
-                )
-                ordered = np.sort(windows, axis=1)
+                ordered = np.sort(np.lib.stride_tricks.sliding_window_view(r, length), axis=1)
                 cached = (ordered[:, (length - 1) // 2] + ordered[:, length // 2]) / 2.0
             else:
                 windows = np.lib.stride_tricks.sliding_window_view(r, length)
