@@ -1,7 +1,8 @@
 """The engine: records in, in event time; deploy verdicts, anomalies and incidents out.
 
-Every deploy opens an *analysis*. The analysis is looked at on a fixed grid of checkpoints
-``deploy.ts + k * step`` until its window closes (or the service deploys again). A checkpoint ``c``
+Every deploy opens an *analysis*. The analysis is looked at on a fixed grid of checkpoints, the
+whole multiples of ``step`` after the deploy (whole minutes by default: the grid the peers' rollups
+are on, :mod:`aiops.rollups`), until its window closes (or the service deploys again). A checkpoint ``c``
 is evaluated once the watermark (the latest event time seen) has passed ``c + lateness``, and only
 with samples stamped ``<= c``. Because the grid and the data of each look depend only on event
 times, a deploy event that arrives late, after the samples around it, gets exactly the verdict it
@@ -50,6 +51,7 @@ from aiops.model import (
     Verdict,
     VerdictResult,
 )
+from aiops.rollups import grid_after, grid_ceil, minute_floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,11 @@ class Engine:
         self.calibration: dict[tuple[str, str], float] = dict(calibration or {})
         self.watermark = float("-inf")
         self.history = FleetHistory()
+        # The fleet as its peers are read (aiops.rollups): every series' minutes, rolled up as the
+        # looks' horizon passes them; the deploy times are the history's own.
+        self.rollups = FleetHistory()
+        self.rollups.deploy_times = self.history.deploy_times
+        self._rolled_until = float("-inf")
         self._seen_deploys: set[str] = set()
         self._analyses: dict[str, _Analysis] = {}
         # (checkpoint, deployment id), earliest first.
@@ -109,8 +116,8 @@ class Engine:
         self._recovery: list[tuple[float, str]] = []
         self._trimmed_at = float("-inf")
         self.incidents = IncidentBook()
-        self._fleet = FleetCheck(self.history, self.config.baseline_window, self._judge_peer)
-        self.evidence = Evidence(self.config, self.history, self._fleet, judge.recent_window)
+        self._fleet = FleetCheck(self.rollups, self.config.baseline_window, self._judge_peer)
+        self.evidence = Evidence(self.config, self.history, self._fleet, judge.recent_window, self.rollups)
 
     # --- ingest ----------------------------------------------------------------------------------
 
@@ -188,6 +195,7 @@ class Engine:
         """End of input (a replay's last line): decide every open analysis with what is there."""
         effects = Effects()
         self._run_due(effects, self.watermark)
+        self._roll_up(float("inf"))  # no more samples come: the last minute is as whole as it gets
         for dep_id in sorted(self._analyses):
             analysis = self._analyses[dep_id]
             self._evaluate(analysis, min(self.watermark, analysis.end), effects, stream_ended=True)
@@ -212,7 +220,10 @@ class Engine:
             effects.deploys.append(d)
 
         times = self.history.add_deploy(d.service, d.ts)
-        end = d.ts + self.analysis_span(d.service, d.ts)
+        # Looks fall on the grid of whole steps (whole minutes by default), the grid the peers'
+        # rollups are on (aiops.rollups): a look at c sees the peers' samples up to c, as its own.
+        step = self.config.step
+        end = grid_ceil(d.ts + self.analysis_span(d.service, d.ts), step)
         cut_short = False
         nxt = bisect_left(times, d.ts) + 1
         if nxt < len(times) and times[nxt] < end:
@@ -223,7 +234,7 @@ class Engine:
                 other.end, other.cut_short = d.ts, True
         if not analyse:
             return
-        analysis = _Analysis(d, end, min(d.ts + self.config.step, end), cut_short, written_until)
+        analysis = _Analysis(d, end, min(grid_after(d.ts, step), end), cut_short, written_until)
         self._analyses[d.id] = analysis
         heapq.heappush(self._due, (analysis.next_check, d.id))
 
@@ -255,9 +266,18 @@ class Engine:
             span = max(span, self.config.windows(width)[1] * width)
         return span
 
+    def _roll_up(self, horizon: float) -> None:
+        """Roll up every minute that ends at or before ``horizon`` (:mod:`aiops.rollups`): the looks up
+        to ``horizon`` are due, and their peers are read from these."""
+        end = minute_floor(horizon)
+        if end > self._rolled_until:
+            self.history.roll_up(self.rollups, self._rolled_until, end)
+            self._rolled_until = end
+
     def _run_due(self, effects: Effects, horizon: float) -> None:
         if horizon > self.looked_until:
             self.looked_until = horizon
+        self._roll_up(horizon)
         self._run_recovery(effects, horizon)
         due = self._due
         while due and due[0][0] <= horizon:
@@ -458,15 +478,19 @@ class Engine:
         self.evidence.release(d)
 
     def _judge_peer(self, peer: str, metric: str, deploy_ts: float, at: float) -> MetricVerdict:
-        """A peer's own verdict over a deploy's windows, against its own history (for the fleet check)."""
-        return self.judge.judge(self.judge_input(peer, metric, deploy_ts, at, final=True))
+        """A peer's own verdict over a deploy's windows, against its own rolled-up history (for the fleet check)."""
+        min_change = self.calibration.get((peer, metric))
+        data = self.evidence.judge_input(peer, metric, deploy_ts, at, True, False, min_change, of_peer=True)
+        return self.judge.judge(data)
 
     def _trim(self) -> None:
+        # Every minute about to be compacted or trimmed is rolled up first, from its raw samples,
+        # however long no look has come due (a replay and a consumer trim at other moments).
+        self._roll_up(self._horizon() - self.config.lateness)
         horizon = self.watermark - self.config.retention
         oldest_open = min((a.deploy.ts for a in self._analyses.values()), default=self.watermark)
         horizon = min(horizon, oldest_open - self.lookback)
         self.history.trim(horizon)
-        self.evidence.forget_widths(self.history.series)
         # Looks read raw samples only over the look-back of an open analysis or a watched incident
         # (and of a deploy still to come, late by up to the lateness); before that, only earlier
         # days are read, in bins of a minute or more: one sample per minute holds what they need.
@@ -475,7 +499,12 @@ class Engine:
         # A consumer reading several partitions can be hours ahead on one (the watermark) while a
         # deploy still to come waits on another: no later than its low watermark, a deploy's
         # look-back is still raw when the deploy arrives, as in a replay.
-        self.history.compact(min(self._horizon(), oldest_open, oldest_watched) - self.config.raw_window)
+        raw_until = min(self._horizon(), oldest_open, oldest_watched) - self.config.raw_window
+        self.history.compact(raw_until)
+        # The rollups are read over the look-back alone (never as earlier days: aiops.evidence),
+        # so they are kept as long as raw samples are.
+        self.rollups.trim(raw_until)
+        self.evidence.forget_widths(self.history.series, self.rollups.series)
         self._trimmed_at = self.watermark
 
     def _trim_deploy_times(self, horizon: float, oldest_watched: float) -> None:

@@ -38,6 +38,7 @@ from aiops.direction import metric_direction
 from aiops.engine_config import DAY, EngineConfig
 from aiops.history import FleetHistory
 from aiops.model import EXPECTED_SUFFIX, DeployEvent
+from aiops.rollups import MINUTE, at_bin_centres
 
 # One metric thinned for a plot: (name, times, values).
 Series = tuple[str, tuple[float, ...], tuple[float, ...]]
@@ -77,32 +78,52 @@ class Evidence:
     (``MetricJudge.recent_window``); the peers' move over that span is given it as ``control_recent``.
     """
 
-    def __init__(self, config: EngineConfig, history: FleetHistory, fleet: FleetCheck, recent_window: float) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        history: FleetHistory,
+        fleet: FleetCheck,
+        recent_window: float,
+        peers_view: FleetHistory | None = None,
+    ) -> None:
         self.config = config
         self.history = history
+        # Where the peers are read (the fleet's rollups, aiops.rollups); the history itself without.
+        self.peers_view = peers_view if peers_view is not None else history
         self._fleet = fleet
         self._recent_window = recent_window
-        # (service, deploy time) -> (metric, with peers?) -> the counterfactual fitted at the first look.
-        self._fits: dict[tuple[str, float], dict[tuple[str, bool], CounterfactualFit | None]] = {}
-        self._widths: dict[tuple[str, str], float] = {}
+        # (service, deploy time) -> (metric, with peers?, read as a peer?) -> the counterfactual
+        # fitted at the first look.
+        self._fits: dict[tuple[str, float], dict[tuple[str, bool, bool], CounterfactualFit | None]] = {}
+        # (sampling interval, bin width) of the series (own samples; rolled up, as peers are read).
+        self._widths: tuple[dict[tuple[str, str], tuple[float, float]], ...] = ({}, {})
 
-    def width(self, service: str, metric: str, deploy_ts: float) -> float:
+    def width(self, service: str, metric: str, deploy_ts: float, of_peer: bool = False) -> float:
         """The bin width of one series around a deploy, from its sampling interval in the hour before."""
-        key = (service, metric)
-        width = self._widths.get(key)
-        if width is None:
-            ts = self.history.window(service, metric, deploy_ts - 3600.0, deploy_ts, before=True)[0]
-            width = bin_width(sampling_interval(ts))
-            if len(ts) >= 4:  # a series that just started is measured again at its next deploy
-                self._widths[key] = width
-        return width
+        return self._sampling(service, metric, deploy_ts, of_peer)[1]
 
-    def forget_widths(self, held: Container[tuple[str, str]]) -> None:
-        """Drop the bin widths of series the history no longer holds (evicted after their retention):
-        one entry per series ever seen would otherwise grow with every service a fleet retires. A
-        series that comes back is measured again at its next deploy, as a new one is."""
-        for key in [key for key in self._widths if key not in held]:
-            del self._widths[key]
+    def _sampling(self, service: str, metric: str, deploy_ts: float, of_peer: bool) -> tuple[float, float]:
+        """(sampling interval, bin width) of one series, measured in the hour before a deploy."""
+        key = (service, metric)
+        widths = self._widths[of_peer]
+        found = widths.get(key)
+        if found is None:
+            source = self.peers_view if of_peer else self.history
+            ts = source.window(service, metric, deploy_ts - 3600.0, deploy_ts, before=True)[0]
+            interval = sampling_interval(ts)
+            found = interval, bin_width(interval)
+            if len(ts) >= 4:  # a series that just started is measured again at its next deploy
+                widths[key] = found
+        return found
+
+    def forget_widths(self, held: Container[tuple[str, str]], rolled_up: Container[tuple[str, str]]) -> None:
+        """Drop the bin widths of series the history (``held``) or the peers' view (``rolled_up``)
+        no longer holds (evicted after their retention): one entry per series ever seen would
+        otherwise grow with every service a fleet retires. A series that comes back is measured
+        again at its next deploy, as a new one is."""
+        for widths, kept in zip(self._widths, (held, rolled_up), strict=True):
+            for key in [key for key in widths if key not in kept]:
+                del widths[key]
 
     def judge_input(
         self,
@@ -113,12 +134,15 @@ class Evidence:
         final: bool,
         control: bool = False,
         min_change: float | None = None,
+        of_peer: bool = False,
     ) -> JudgeInput:
         """What the judge sees for one metric; ``control`` adds the peers' move over the same windows;
-        ``min_change``: the least relative change that fails it, learnt from feedback."""
+        ``min_change``: the least relative change that fails it, learnt from feedback; ``of_peer``:
+        the series as its peers see it (rolled up), for the fleet check."""
         cfg = self.config
-        series = self.history.series[(service, metric)]
-        fit = self.fit(service, metric, deploy_ts, at, control)
+        source = self.peers_view if of_peer else self.history
+        series = source.series[(service, metric)]
+        fit = self.fit(service, metric, deploy_ts, at, control, of_peer)
         b_ts, b_vals = series.window_before(deploy_ts - cfg.baseline_window, deploy_ts)
         c_ts, c_vals = series.window(deploy_ts, at)
         # The peers' move over the window, and over its last minutes once it is long enough (the
@@ -133,7 +157,10 @@ class Evidence:
         )
         seasonal = []
         # Earlier days only matter when there is no control group to net out the daily cycle.
-        for day in range(1, cfg.seasonal_days + 1 if control_change is None else 1):
+        # A peer seen for the fleet check is read over its look-back alone: the rollups are kept no
+        # longer (aiops.rollups), and whether it moved over a deploy's window is a question of hours.
+        days = 0 if of_peer or control_change is not None else cfg.seasonal_days
+        for day in range(1, days + 1):
             shift = day * DAY
             _, past_b = series.window_before(deploy_ts - shift - cfg.baseline_window, deploy_ts - shift)
             _, past_c = series.window(deploy_ts - shift, at - shift)
@@ -153,31 +180,42 @@ class Evidence:
             final=final,
             min_change=min_change,
             counterfactual=fit,
-            family_size=len(self.history.metrics_of.get(service, ())),
-            peer_post=self._peer_post(fit, metric, deploy_ts, at) if fit is not None and fit.model == "peers" else None,
+            family_size=len(source.metrics_of.get(service, ())),
+            peer_post=(
+                self._peer_post(fit, service, metric, deploy_ts, at)
+                if fit is not None and fit.model == "peers"
+                else None
+            ),
             at=at,
         )
 
-    def fit(self, service: str, metric: str, deploy_ts: float, at: float, peers: bool) -> CounterfactualFit | None:
-        """The counterfactual of one metric around one deploy, fitted once (history before the deploy only)."""
+    def fit(
+        self, service: str, metric: str, deploy_ts: float, at: float, peers: bool, of_peer: bool = False
+    ) -> CounterfactualFit | None:
+        """The counterfactual of one metric around one deploy, fitted once (history before the deploy
+        only); ``of_peer``: of the series as its peers see it (rolled up)."""
         fits = self._fits.get((service, deploy_ts))
         if fits is None:
             if len(self._fits) > 20_000:  # only fits of long-decided deploys are left by then
                 self._fits.clear()
             fits = self._fits[(service, deploy_ts)] = {}
-        if (metric, peers) in fits:
-            return fits[(metric, peers)]
+        key = (metric, peers, of_peer)
+        if key in fits:
+            return fits[key]
         cfg = self.config
-        width = self.width(service, metric, deploy_ts)
+        width = self.width(service, metric, deploy_ts, of_peer)
         baseline, analysis, history = cfg.windows(width)
         horizon = max(analysis, math.ceil((cfg.recovery_horizon + cfg.analysis_window) / width))
-        own_ts, own_values = self.history.window(
-            service, metric, deploy_ts - history * width - cfg.seasonal_days * DAY, deploy_ts, before=True
+        seasonal_days = 0 if of_peer else cfg.seasonal_days  # (see judge_input)
+        own_ts, own_values = (self.peers_view if of_peer else self.history).window(
+            service, metric, deploy_ts - history * width - seasonal_days * DAY, deploy_ts, before=True
         )
         peer_data: dict[str, tuple[FloatArray, FloatArray]] = {}
         if peers:
+            start = deploy_ts - history * width
+            resample = self._resample_peers(service, metric, deploy_ts, width)
             for peer in self._fleet.peers(service, metric, deploy_ts, at):
-                peer_data[peer] = self.history.window(peer, metric, deploy_ts - history * width, deploy_ts, before=True)
+                peer_data[peer] = self._peer_bins(peer, metric, deploy_ts, width, start, deploy_ts, at, resample)
         fit = None
         if len(own_ts):
             fit = fit_counterfactual(
@@ -190,29 +228,64 @@ class Evidence:
                 history_bins=history,
                 post_bins=min(horizon, round(DAY / width)),
                 analysis_bins=analysis,
-                seasonal_days=cfg.seasonal_days,
+                seasonal_days=seasonal_days,
                 earlier_deploys=[t for t in self.history.deploy_times.get(service, ()) if t < deploy_ts],
             )
-        fits[(metric, peers)] = fit
+        fits[key] = fit
         return fit
 
     def release(self, d: DeployEvent) -> None:
         """Forget a deploy's fits: none of its looks will come again."""
         self._fits.pop((d.service, d.ts), None)
 
-    def _peer_post(self, fit: CounterfactualFit, metric: str, deploy_ts: float, at: float) -> dict[str, FloatArray]:
+    def _peer_post(
+        self, fit: CounterfactualFit, service: str, metric: str, deploy_ts: float, at: float
+    ) -> dict[str, FloatArray]:
         """This look's bins of the peers the counterfactual regresses on; a peer's bins after its own
         deploy are left empty (held at its last value): what its release did is no part of ours."""
         m = max(0, math.floor((at - deploy_ts) / fit.width + 1e-9))
         out = {}
-        windows = [self.history.window(peer, metric, deploy_ts, at) for peer in fit.peer_names]
+        end = deploy_ts + m * fit.width
+        resample = self._resample_peers(service, metric, deploy_ts, fit.width)
+        windows = [
+            self._peer_bins(peer, metric, deploy_ts, fit.width, deploy_ts, end, at, resample) for peer in fit.peer_names
+        ]
         for peer, bins in zip(fit.peer_names, _bin_means_each(windows, deploy_ts, fit.width, m), strict=True):
-            times = self.history.deploy_times.get(peer, [])
+            times = self.peers_view.deploy_times.get(peer, [])
             i = bisect_left(times, deploy_ts)
             if i < len(times) and times[i] <= at:
                 bins[max(0, math.floor((times[i] - deploy_ts) / fit.width)) :] = np.nan
             out[peer] = bins
         return out
+
+    def _resample_peers(self, service: str, metric: str, deploy_ts: float, width: float) -> bool:
+        """Are the peers' rollups resampled on this deploy's grid? Where the service's own bins hold
+        several samples each (sampled faster than its minute bins), a bin is their mean over the
+        bin, and a peer's minute means are brought to the same span by interpolation. Where they hold
+        one sample (a minute or slower), a peer's minute is that one sample too, taken as it is."""
+        return width == MINUTE and self._sampling(service, metric, deploy_ts, False)[0] < 0.75 * MINUTE
+
+    def _peer_bins(
+        self,
+        peer: str,
+        metric: str,
+        deploy_ts: float,
+        width: float,
+        start: float,
+        end: float,
+        at: float,
+        resample: bool,
+    ) -> tuple[FloatArray, FloatArray]:
+        """A peer's rollups over [start, end) as the counterfactual bins them on the deploy's grid:
+        resampled at the bins' centres (:func:`aiops.rollups.at_bin_centres`; read no later than
+        the look at ``at``) or as they are (see :meth:`_resample_peers`)."""
+        view = self.peers_view
+        if not resample:
+            return view.window(peer, metric, start, end, before=True)
+        ts, values = view.window(peer, metric, start - width, min(end + width, at))
+        ts, values = at_bin_centres(ts, values, deploy_ts, width)
+        keep = (ts >= start) & (ts < end)
+        return ts[keep], values[keep]
 
     def series_around(
         self, d: DeployEvent, metrics: Iterable[str], until: float | None, points: int = 240
@@ -231,7 +304,7 @@ class Evidence:
                 else None
             )
             if fit is not None:
-                peer_post = self._peer_post(fit, metric, d.ts, end) if fit.model == "peers" else None
+                peer_post = self._peer_post(fit, d.service, metric, d.ts, end) if fit.model == "peers" else None
                 own_ts, own_vs = self.history.window(d.service, metric, d.ts - fit.baseline_bins * fit.width, end)
                 e_ts, e_vs = fit.expected_path(own_ts, own_vs, end, peer_post)
                 stride = max(1, len(e_ts) // points)

@@ -24,6 +24,7 @@ import numpy as np
 
 from aiops.compacted import CompactedSamples
 from aiops.detectors.base import FloatArray
+from aiops.rollups import minute_means
 
 
 class SeriesHistory:
@@ -160,6 +161,10 @@ class SeriesHistory:
         """Samples with start <= ts < end (the baseline excludes the deploy's own second)."""
         return self._slice(self._count_before(start), self._count_before(end))
 
+    def window_after(self, start: float, end: float) -> tuple[FloatArray, FloatArray]:
+        """Samples with start < ts <= end (a rollup's minutes)."""
+        return self._slice(self._count_until(start), self._count_until(end))
+
     def median(
         self, start: float, end: float, before: bool = False, moving: MovingWindow | None = None
     ) -> tuple[float, int]:
@@ -178,9 +183,10 @@ class SeriesHistory:
         mid = n // 2
         return (ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0), n
 
-    def compact(self, before: float, width: float = 60.0) -> None:
+    def compact(self, before: float, width: float = 60.0, merge: bool = True) -> None:
         """Samples older than ``before`` become one per ``width`` seconds (their mean time and value),
-        held compacted (:class:`~aiops.compacted.CompactedSamples`).
+        held compacted (:class:`~aiops.compacted.CompactedSamples`); without ``merge``, each as it
+        is (a series of rollups, one a minute already on a grid of its own: only its 8-byte form).
 
         Older history is read only as earlier days, in bins of at least a minute (the counterfactual's
         seasonal profile, smoothed over ten): a minute's mean says there what its samples said, in a
@@ -207,11 +213,8 @@ class SeriesHistory:
         if not hi:
             return
         ts, values = _floats(self.recent_ts[:hi]), _floats(self.recent_values[:hi])
-        starts = np.flatnonzero(np.diff(np.floor(ts / width), prepend=-np.inf))
-        if len(starts) < len(ts):  # else already one per minute (a slower metric): nothing to merge
-            counts = np.diff(np.append(starts, len(ts)))
-            ts = np.add.reduceat(ts, starts) / counts
-            values = np.add.reduceat(values, starts) / counts
+        if merge:
+            ts, values, _ = minute_means(ts, values, width)
         self.old.extend(ts, values)
         del self.recent_ts[:hi]
         del self.recent_values[:hi]
@@ -353,6 +356,24 @@ class FleetHistory:
         series = self.series.get((service, metric))
         return series.median(start, end, before, moving) if series is not None else (float("nan"), 0)
 
+    def roll_up(self, into: FleetHistory, start: float, end: float) -> int:
+        """Add to ``into`` the rollups (:mod:`aiops.rollups`: each minute's mean time and value) of
+        every series' samples in (start, end]; how many minutes. ``start`` and ``end``: whole minutes.
+
+        >>> fleet, view = FleetHistory(), FleetHistory()
+        >>> for t in range(0, 180, 30):
+        ...     fleet.add_sample("api", "latency", float(t), float(t))
+        >>> fleet.roll_up(view, float("-inf"), 120.0), view.window("api", "latency", 0.0, 200.0)[1].tolist()
+        (3, [0.0, 45.0, 105.0])
+        """
+        added = 0
+        for (service, metric), series in self.series.items():
+            ts, values = series.window_after(start, end)
+            if len(ts):
+                ts, values, _ = minute_means(ts, values, right=True)
+                added += into.add_samples(service, metric, ts, values)
+        return added
+
     def services_with(self, metric: str) -> list[str]:
         """The services holding ``metric``, sorted (a fresh list: callers may keep or change it)."""
         found = self._with.get(metric)
@@ -423,7 +444,7 @@ class FleetHistory:
         samples = sum(len(s) for s in held)
         return len(held), samples, sum(s.nbytes() for s in held)
 
-    def compact(self, before: float) -> None:
+    def compact(self, before: float, merge: bool = True) -> None:
         """Samples older than ``before`` one per minute in every series (:meth:`SeriesHistory.compact`)."""
         for series in self.series.values():
-            series.compact(before)
+            series.compact(before, merge=merge)

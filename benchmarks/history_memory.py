@@ -8,8 +8,10 @@ look-back and the analysis window: about 54.5 h), in time order as the engine re
 reports the growth of the process's resident set size per series (RSS from /proc/self/statm,
 after a garbage collection), beside what the history counts itself (``FleetHistory.footprint``,
 the ``aiops_history_bytes`` gauge) and the raw payload (16 bytes a sample). Every hour of event
-time the history is trimmed and compacted as ``Engine._trim`` does it: raw samples over
-``EngineConfig.raw_window`` (the look-back and a margin), one a minute in 8 bytes before that.
+time the history is rolled up, trimmed and compacted as ``Engine._trim`` does it: raw samples over
+``EngineConfig.raw_window`` (the look-back and a margin), one a minute in 8 bytes before that; and
+beside it the series' rollups (``aiops.rollups``, what peers are read from: one a minute in 16
+bytes, over the same look-back only; ``--no-rollups``: the history alone, as measured before).
 Samples go in one ``FleetHistory.add_sample`` call each, as the engine's records do, every series
 once a tick; with ``--bulk``, each series' hour between two trims goes in one
 ``FleetHistory.add_samples`` call (``SeriesHistory.extend``: the same arrays, grown in one step),
@@ -37,8 +39,12 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def trim_as_the_engine(history: FleetHistory, ts: float, config: EngineConfig) -> None:
-    """What Engine._trim does every hour of event time, with no deploy under analysis."""
+def trim_as_the_engine(history: FleetHistory, ts: float, config: EngineConfig, rollups: FleetHistory | None) -> None:
+    """What Engine._trim does every hour of event time, with no deploy under analysis: roll up the
+    minutes since the last hour (``Engine._roll_up``), trim, compact."""
+    if rollups is not None:
+        history.roll_up(rollups, ts - 3600.0 if ts >= 3600.0 else float("-inf"), ts)
+        rollups.trim(ts - config.raw_window)
     history.trim(ts - config.retention)
     history.compact(ts - config.raw_window)
 
@@ -92,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=30.0)
     ap.add_argument("--metrics-per-service", type=int, default=50)
     ap.add_argument("--bulk", action="store_true", help="an hour of a series per call (fill_by_the_hour)")
+    ap.add_argument(
+        "--no-rollups", action="store_true", help="the history alone, without the per-minute rollups peers are read from"
+    )
     args = ap.parse_args(argv)
 
     config = EngineConfig()
@@ -104,19 +113,22 @@ def main(argv: list[str] | None = None) -> int:
     before = rss_bytes()
     started = time.perf_counter()
     history = FleetHistory()
+    rollups = None if args.no_rollups else FleetHistory()
     fill = fill_by_the_hour if args.bulk else fill_tick_by_tick
-    fill(history, names, n, args.interval, rng, lambda ts: trim_as_the_engine(history, ts, config))
+    fill(history, names, n, args.interval, rng, lambda ts: trim_as_the_engine(history, ts, config, rollups))
     seconds = time.perf_counter() - started
     gc.collect()
     grown = rss_bytes() - before
     series, held, counted = history.footprint()
+    rolled_count = rollups.footprint()[2] if rollups is not None else 0
     compacted = sum(len(s.old) for s in history.series.values())
     print(
         f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {platform.platform()} {os.cpu_count()} cores\n"
         f"{series:,} series x {n:,} samples ({retention / 3600:.1f} h at {args.interval:g} s; {held:,} held, "
         f"{compacted:,} of them compacted) in {seconds:.0f} s {'by the hour' if args.bulk else 'tick by tick'}\n"
         f"RSS growth {grown / 2**20:,.0f} MiB: {grown / args.series / 1024:,.1f} KiB per series "
-        f"(the history's own count {counted / args.series / 1024:,.1f} KiB; raw payload {16 * n / 1024:,.1f} KiB)"
+        f"(the history's own count {counted / args.series / 1024:,.1f} KiB, its rollups' "
+        f"{rolled_count / args.series / 1024:,.1f} KiB; raw payload {16 * n / 1024:,.1f} KiB)"
     )
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
@@ -45,7 +46,9 @@ def test_clean_deploy_passes_when_the_window_closes() -> None:
     records = in_time_order([*service_samples("api"), deploy("api", DEPLOY_AT)])
     (v,) = run(records).verdicts
     assert v.verdict is VerdictResult.PASS
-    assert v.decided_at == DEPLOY_AT + EngineConfig().analysis_window
+    # The window closes on the first whole minute (the looks' grid, aiops.rollups) at or after its length.
+    window = EngineConfig().analysis_window
+    assert v.decided_at == math.ceil((DEPLOY_AT + window) / 60.0) * 60.0 and v.decided_at - DEPLOY_AT < window + 60
 
 
 def test_improvement_is_not_a_regression() -> None:
@@ -215,7 +218,8 @@ def test_a_retired_series_leaves_no_bin_width_behind() -> None:
     records = [*gone, deploy("gone", T0 + 90 * 60), *service_samples("api", minutes=24 * 60, interval=60)]
     engine.process(in_time_order(records))
     assert ("gone", "http_request_duration_seconds_p99") not in engine.history.series
-    assert not [key for key in engine.evidence._widths if key[0] == "gone"]
+    assert not [key for widths in engine.evidence._widths for key in widths if key[0] == "gone"]
+    assert ("gone", "http_request_duration_seconds_p99") not in engine.rollups.series
 
 
 def test_compaction_waits_for_the_least_advanced_partition() -> None:
@@ -335,7 +339,8 @@ def test_peer_windows_are_kept_only_while_a_deploy_is_looked_at() -> None:
     # whether the peers moved too; the 10-minute trailing window starts 15 minutes in)
     assert set(kept) == {("api", DEPLOY_AT)} and {peer for peer, _, _ in kept["api", DEPLOY_AT]} == {"b", "c", "d"}
     out.extend(engine.process(records[split:]))
-    assert verdicts(out) == {"api-v2": ("fail", verdicts(out)["api-v2"][1]), "c-v2": ("pass", good_at + 30 * 60)}
+    closes = math.ceil((good_at + 30 * 60) / 60.0) * 60.0  # on the looks' whole-minute grid
+    assert verdicts(out) == {"api-v2": ("fail", verdicts(out)["api-v2"][1]), "c-v2": ("pass", closes)}
     (incident,) = {i.id: i for i in out.incidents}.values()
     assert incident.status is IncidentStatus.RESOLVED  # its watch ended, and the good deploy was decided
     assert kept == {}
@@ -378,7 +383,7 @@ def test_a_joint_regression_that_no_single_metric_shows_fails_the_deploy() -> No
 def _three_days(history_compacted: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[tuple[str, str]], Engine]:
     """Four services over three days at 30 s, deploys on the third day (one of them bad)."""
     if not history_compacted:
-        monkeypatch.setattr("aiops.history.FleetHistory.compact", lambda self, before: None)
+        monkeypatch.setattr("aiops.history.FleetHistory.compact", lambda self, before, merge=True: None)
     minutes = 3 * 24 * 60
     records: list[Record] = []
     for i, svc in enumerate(("a", "b", "c", "d")):

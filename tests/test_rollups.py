@@ -1,0 +1,51 @@
+"""Rollups (aiops.rollups): the peers are read per minute, from minutes the looks' horizon has passed."""
+
+from __future__ import annotations
+
+import numpy as np
+from fleets import T0, deploy, in_time_order, make_engine, service_samples
+
+from aiops.model import MetricSample
+from aiops.rollups import minute_means
+
+
+def test_minute_means_hold_count_mean_time_and_mean_value_of_each_minute() -> None:
+    ts = np.array([0.0, 20.0, 40.0, 60.0, 200.0, 210.0])
+    mean_ts, means, counts = minute_means(ts, np.array([1.0, 2.0, 6.0, 4.0, 10.0, 20.0]))
+    assert mean_ts.tolist() == [20.0, 60.0, 205.0]
+    assert means.tolist() == [3.0, 4.0, 15.0]
+    assert counts.tolist() == [3, 1, 2]
+
+
+def test_a_slow_metric_keeps_its_own_sample_times() -> None:
+    ts = np.arange(0.0, 3000.0, 300.0) + 17.0
+    mean_ts, means, counts = minute_means(ts, ts * 2)
+    assert mean_ts.tolist() == ts.tolist() and means.tolist() == (ts * 2).tolist() and set(counts.tolist()) == {1}
+
+
+def test_the_engine_rolls_up_only_whole_minutes_its_looks_have_passed() -> None:
+    """A look at checkpoint c runs once the watermark passes c + lateness: every minute that ends
+    by then is rolled up; the minute still open is not, and a sample later than the lateness into
+    a rolled-up minute stays out of it (in a replay and a consumer alike)."""
+    engine = make_engine()
+    at = T0 + 3600.0
+    samples = [*service_samples("api", minutes=67), *service_samples("web", minutes=67)]
+    records = in_time_order([*samples, deploy("web", at)])
+    engine.process(records)
+    rolled = engine.rollups.series[("api", "http_request_duration_seconds_p99")]
+    raw = engine.history.series[("api", "http_request_duration_seconds_p99")]
+    horizon = engine.looked_until
+    assert horizon >= at  # the deploy's first looks ran
+    minutes = np.floor(rolled.ts / 60.0)
+    assert len(np.unique(minutes)) == len(minutes)  # one sample a minute
+    assert rolled.ts[-1] < np.floor(horizon / 60.0) * 60.0  # no minute past the looks' horizon
+    first = raw.ts < np.floor(rolled.ts[-1] / 60.0) * 60.0 + 60.0
+    expected_ts, expected, _ = minute_means(raw.ts[first], raw.values[first])
+    assert rolled.ts.tolist() == expected_ts.tolist() and rolled.values.tolist() == expected.tolist()
+
+    # A sample for a rolled-up minute, arriving now: in its own series, not in the rollup.
+    late = float(rolled.ts[-1])
+    before = rolled.values.tolist()
+    engine.process([MetricSample("api", "http_request_duration_seconds_p99", late + 1.0, 1e6)])
+    assert 1e6 in raw.values.tolist()
+    assert engine.rollups.series[("api", "http_request_duration_seconds_p99")].values.tolist()[: len(before)] == before
