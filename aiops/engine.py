@@ -1,8 +1,9 @@
 """The engine: records in, in event time; deploy verdicts, anomalies and incidents out.
 
-Every deploy opens an *analysis*. The analysis is looked at on a fixed grid of checkpoints, the
-whole multiples of ``step`` after the deploy (whole minutes by default: the grid the peers' rollups
-are on, :mod:`aiops.rollups`), until its window closes (or the service deploys again). A checkpoint ``c``
+Every deploy opens an *analysis*. The analysis is looked at on a fixed grid of checkpoints, from
+the first whole minute after the deploy every ``step`` (whole minutes: the grid the peers' rollups
+and the minute bins are on, :mod:`aiops.rollups`), until its window closes (on a whole minute) or
+the service deploys again. A checkpoint ``c``
 is evaluated once the watermark (the latest event time seen) has passed ``c + lateness``, and only
 with samples stamped ``<= c``. Because the grid and the data of each look depend only on event
 times, a deploy event that arrives late, after the samples around it, gets exactly the verdict it
@@ -51,7 +52,7 @@ from aiops.model import (
     Verdict,
     VerdictResult,
 )
-from aiops.rollups import grid_after, grid_ceil, minute_floor
+from aiops.rollups import MINUTE, grid_after, grid_ceil, minute_floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +221,10 @@ class Engine:
             effects.deploys.append(d)
 
         times = self.history.add_deploy(d.service, d.ts)
-        # Looks fall on the grid of whole steps (whole minutes by default), the grid the peers'
-        # rollups are on (aiops.rollups): a look at c sees the peers' samples up to c, as its own.
-        step = self.config.step
-        end = grid_ceil(d.ts + self.analysis_span(d.service, d.ts), step)
+        # Looks fall on whole minutes (from the first after the deploy, every step), the grid the
+        # peers' rollups and the minute bins are on (aiops.rollups): a look at c sees the peers'
+        # minutes up to c, as it judges its own.
+        end = grid_ceil(d.ts + self.analysis_span(d.service, d.ts), MINUTE)
         cut_short = False
         nxt = bisect_left(times, d.ts) + 1
         if nxt < len(times) and times[nxt] < end:
@@ -234,7 +235,7 @@ class Engine:
                 other.end, other.cut_short = d.ts, True
         if not analyse:
             return
-        analysis = _Analysis(d, end, min(grid_after(d.ts, step), end), cut_short, written_until)
+        analysis = _Analysis(d, end, min(grid_after(d.ts, MINUTE), end), cut_short, written_until)
         self._analyses[d.id] = analysis
         heapq.heappush(self._due, (analysis.next_check, d.id))
 

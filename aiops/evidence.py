@@ -38,7 +38,7 @@ from aiops.direction import metric_direction
 from aiops.engine_config import DAY, EngineConfig
 from aiops.history import FleetHistory
 from aiops.model import EXPECTED_SUFFIX, DeployEvent
-from aiops.rollups import MINUTE, at_bin_centres
+from aiops.rollups import MINUTE, grid_ceil
 
 # One metric thinned for a plot: (name, times, values).
 Series = tuple[str, tuple[float, ...], tuple[float, ...]]
@@ -204,6 +204,11 @@ class Evidence:
             return fits[key]
         cfg = self.config
         width = self.width(service, metric, deploy_ts, of_peer)
+        # Minute bins lie on the wall clock's minutes, the rollups' own (aiops.rollups), from the
+        # first whole minute at or after the deploy: a peer's minute is then exactly its bin, and
+        # the deploy's own part-minute is left out of both sides. Slower series keep the deploy's
+        # second (each of their minutes holds one sample, whatever the grid).
+        origin = grid_ceil(deploy_ts, MINUTE) if width == MINUTE else deploy_ts
         baseline, analysis, history = cfg.windows(width)
         horizon = max(analysis, math.ceil((cfg.recovery_horizon + cfg.analysis_window) / width))
         seasonal_days = 0 if of_peer else cfg.seasonal_days  # (see judge_input)
@@ -212,17 +217,16 @@ class Evidence:
         )
         peer_data: dict[str, tuple[FloatArray, FloatArray]] = {}
         if peers:
-            start = deploy_ts - history * width
-            resample = self._resample_peers(service, metric, deploy_ts, width)
+            view = self.peers_view
             for peer in self._fleet.peers(service, metric, deploy_ts, at):
-                peer_data[peer] = self._peer_bins(peer, metric, deploy_ts, width, start, deploy_ts, at, resample)
+                peer_data[peer] = view.window(peer, metric, origin - history * width, origin, before=True)
         fit = None
         if len(own_ts):
             fit = fit_counterfactual(
                 own_ts,
                 own_values,
                 peer_data,
-                deploy_ts=deploy_ts,
+                deploy_ts=origin,
                 width=width,
                 baseline_bins=baseline,
                 history_bins=history,
@@ -243,49 +247,18 @@ class Evidence:
     ) -> dict[str, FloatArray]:
         """This look's bins of the peers the counterfactual regresses on; a peer's bins after its own
         deploy are left empty (held at its last value): what its release did is no part of ours."""
-        m = max(0, math.floor((at - deploy_ts) / fit.width + 1e-9))
+        origin = fit.deploy_ts  # the bins' origin: a whole minute for minute bins (see fit)
+        m = fit.post_bins(at)
+        view = self.peers_view
+        windows = [view.window(peer, metric, origin, origin + m * fit.width, before=True) for peer in fit.peer_names]
         out = {}
-        end = deploy_ts + m * fit.width
-        resample = self._resample_peers(service, metric, deploy_ts, fit.width)
-        windows = [
-            self._peer_bins(peer, metric, deploy_ts, fit.width, deploy_ts, end, at, resample) for peer in fit.peer_names
-        ]
-        for peer, bins in zip(fit.peer_names, _bin_means_each(windows, deploy_ts, fit.width, m), strict=True):
-            times = self.peers_view.deploy_times.get(peer, [])
+        for peer, bins in zip(fit.peer_names, _bin_means_each(windows, origin, fit.width, m), strict=True):
+            times = view.deploy_times.get(peer, [])
             i = bisect_left(times, deploy_ts)
             if i < len(times) and times[i] <= at:
-                bins[max(0, math.floor((times[i] - deploy_ts) / fit.width)) :] = np.nan
+                bins[max(0, math.floor((times[i] - origin) / fit.width)) :] = np.nan
             out[peer] = bins
         return out
-
-    def _resample_peers(self, service: str, metric: str, deploy_ts: float, width: float) -> bool:
-        """Are the peers' rollups resampled on this deploy's grid? Where the service's own bins hold
-        several samples each (sampled faster than its minute bins), a bin is their mean over the
-        bin, and a peer's minute means are brought to the same span by interpolation. Where they hold
-        one sample (a minute or slower), a peer's minute is that one sample too, taken as it is."""
-        return width == MINUTE and self._sampling(service, metric, deploy_ts, False)[0] < 0.75 * MINUTE
-
-    def _peer_bins(
-        self,
-        peer: str,
-        metric: str,
-        deploy_ts: float,
-        width: float,
-        start: float,
-        end: float,
-        at: float,
-        resample: bool,
-    ) -> tuple[FloatArray, FloatArray]:
-        """A peer's rollups over [start, end) as the counterfactual bins them on the deploy's grid:
-        resampled at the bins' centres (:func:`aiops.rollups.at_bin_centres`; read no later than
-        the look at ``at``) or as they are (see :meth:`_resample_peers`)."""
-        view = self.peers_view
-        if not resample:
-            return view.window(peer, metric, start, end, before=True)
-        ts, values = view.window(peer, metric, start - width, min(end + width, at))
-        ts, values = at_bin_centres(ts, values, deploy_ts, width)
-        keep = (ts >= start) & (ts < end)
-        return ts[keep], values[keep]
 
     def series_around(
         self, d: DeployEvent, metrics: Iterable[str], until: float | None, points: int = 240

@@ -161,10 +161,6 @@ class SeriesHistory:
         """Samples with start <= ts < end (the baseline excludes the deploy's own second)."""
         return self._slice(self._count_before(start), self._count_before(end))
 
-    def window_after(self, start: float, end: float) -> tuple[FloatArray, FloatArray]:
-        """Samples with start < ts <= end (a rollup's minutes)."""
-        return self._slice(self._count_until(start), self._count_until(end))
-
     def median(
         self, start: float, end: float, before: bool = False, moving: MovingWindow | None = None
     ) -> tuple[float, int]:
@@ -358,19 +354,19 @@ class FleetHistory:
 
     def roll_up(self, into: FleetHistory, start: float, end: float) -> int:
         """Add to ``into`` the rollups (:mod:`aiops.rollups`: each minute's mean time and value) of
-        every series' samples in (start, end]; how many minutes. ``start`` and ``end``: whole minutes.
+        every series' samples in [start, end); how many minutes. ``start`` and ``end``: whole minutes.
 
         >>> fleet, view = FleetHistory(), FleetHistory()
         >>> for t in range(0, 180, 30):
         ...     fleet.add_sample("api", "latency", float(t), float(t))
         >>> fleet.roll_up(view, float("-inf"), 120.0), view.window("api", "latency", 0.0, 200.0)[1].tolist()
-        (3, [0.0, 45.0, 105.0])
+        (2, [15.0, 75.0])
         """
         added = 0
         for (service, metric), series in self.series.items():
-            ts, values = series.window_after(start, end)
+            ts, values = series.window_before(start, end)
             if len(ts):
-                ts, values, _ = minute_means(ts, values, right=True)
+                ts, values, _ = minute_means(ts, values)
                 added += into.add_samples(service, metric, ts, values)
         return added
 

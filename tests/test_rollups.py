@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from fleets import T0, deploy, in_time_order, make_engine, service_samples
 
@@ -49,3 +51,29 @@ def test_the_engine_rolls_up_only_whole_minutes_its_looks_have_passed() -> None:
     engine.process([MetricSample("api", "http_request_duration_seconds_p99", late + 1.0, 1e6)])
     assert 1e6 in raw.values.tolist()
     assert engine.rollups.series[("api", "http_request_duration_seconds_p99")].values.tolist()[: len(before)] == before
+
+
+def test_a_peers_minutes_are_its_bins_so_rollups_fit_as_its_raw_samples_do() -> None:
+    """The counterfactual's minute bins lie on the wall clock's minutes (from the first whole minute
+    after the deploy), as the rollups do: regressed on rolled-up peers it expects exactly what it
+    expects regressed on their raw samples, for a deploy at any second."""
+    at = T0 + 150 * 60 + 17.0  # not on a whole minute
+    ts = T0 + np.arange(0.0, 200 * 60, 15.0)
+    rng = np.random.default_rng(7)
+    shared = 1 + 0.2 * np.sin(2 * np.pi * (ts - T0) / 7200) + rng.normal(0, 0.03, len(ts))  # the fleet's traffic
+    fleet = [
+        MetricSample(name, "http_request_duration_seconds_p99", float(t), float(v))
+        for i, name in enumerate(("api", "b", "c", "d"))
+        for t, v in zip(ts, (0.2 + 0.05 * i) * shared * (1 + rng.normal(0, 0.01, len(ts))), strict=True)
+    ]
+    engine = make_engine()
+    engine.process(in_time_order([*fleet, deploy("api", at)]))
+    metric = "http_request_duration_seconds_p99"
+    rolled = engine.evidence.fit("api", metric, at, at + 600, peers=True)
+    engine.evidence.peers_view = engine.history  # the same peers, read raw
+    engine.evidence.release(deploy("api", at))
+    raw = engine.evidence.fit("api", metric, at, at + 600, peers=True)
+    assert rolled is not None and raw is not None
+    assert rolled.deploy_ts == math.ceil(at / 60.0) * 60.0
+    assert rolled.model == raw.model == "peers" and rolled.peer_names == raw.peer_names
+    assert np.allclose(rolled.expected(np.arange(30), None), raw.expected(np.arange(30), None))
