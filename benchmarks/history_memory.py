@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metrics-per-service", type=int, default=50)
     ap.add_argument("--bulk", action="store_true", help="an hour of a series per call (fill_by_the_hour)")
     ap.add_argument(
-        "--no-rollups", action="store_true", help="the history alone, without the per-minute rollups peers are read from"
+        "--no-rollups", action="store_true", help="the history alone, without the rollups peers are read from"
     )
     args = ap.parse_args(argv)
 
