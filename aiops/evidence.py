@@ -95,26 +95,21 @@ class Evidence:
         # (service, deploy time) -> (metric, with peers?, read as a peer?) -> the counterfactual
         # fitted at the first look.
         self._fits: dict[tuple[str, float], dict[tuple[str, bool, bool], CounterfactualFit | None]] = {}
-        # (sampling interval, bin width) of the series (own samples; rolled up, as peers are read).
-        self._widths: tuple[dict[tuple[str, str], tuple[float, float]], ...] = ({}, {})
+        # Bin widths of the series: of their own samples, and rolled up (as peers are read).
+        self._widths: tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]] = ({}, {})
 
     def width(self, service: str, metric: str, deploy_ts: float, of_peer: bool = False) -> float:
         """The bin width of one series around a deploy, from its sampling interval in the hour before."""
-        return self._sampling(service, metric, deploy_ts, of_peer)[1]
-
-    def _sampling(self, service: str, metric: str, deploy_ts: float, of_peer: bool) -> tuple[float, float]:
-        """(sampling interval, bin width) of one series, measured in the hour before a deploy."""
         key = (service, metric)
         widths = self._widths[of_peer]
-        found = widths.get(key)
-        if found is None:
+        width = widths.get(key)
+        if width is None:
             source = self.peers_view if of_peer else self.history
             ts = source.window(service, metric, deploy_ts - 3600.0, deploy_ts, before=True)[0]
-            interval = sampling_interval(ts)
-            found = interval, bin_width(interval)
+            width = bin_width(sampling_interval(ts))
             if len(ts) >= 4:  # a series that just started is measured again at its next deploy
-                widths[key] = found
-        return found
+                widths[key] = width
+        return width
 
     def forget_widths(self, held: Container[tuple[str, str]], rolled_up: Container[tuple[str, str]]) -> None:
         """Drop the bin widths of series the history (``held``) or the peers' view (``rolled_up``)
@@ -182,9 +177,7 @@ class Evidence:
             counterfactual=fit,
             family_size=len(source.metrics_of.get(service, ())),
             peer_post=(
-                self._peer_post(fit, service, metric, deploy_ts, at)
-                if fit is not None and fit.model == "peers"
-                else None
+                self._peer_post(fit, metric, deploy_ts, at) if fit is not None and fit.model == "peers" else None
             ),
             at=at,
         )
@@ -242,9 +235,7 @@ class Evidence:
         """Forget a deploy's fits: none of its looks will come again."""
         self._fits.pop((d.service, d.ts), None)
 
-    def _peer_post(
-        self, fit: CounterfactualFit, service: str, metric: str, deploy_ts: float, at: float
-    ) -> dict[str, FloatArray]:
+    def _peer_post(self, fit: CounterfactualFit, metric: str, deploy_ts: float, at: float) -> dict[str, FloatArray]:
         """This look's bins of the peers the counterfactual regresses on; a peer's bins after its own
         deploy are left empty (held at its last value): what its release did is no part of ours."""
         origin = fit.deploy_ts  # the bins' origin: a whole minute for minute bins (see fit)
@@ -277,8 +268,12 @@ class Evidence:
                 else None
             )
             if fit is not None:
-                peer_post = self._peer_post(fit, d.service, metric, d.ts, end) if fit.model == "peers" else None
+                peer_post = self._peer_post(fit, metric, d.ts, end) if fit.model == "peers" else None
                 own_ts, own_vs = self.history.window(d.service, metric, d.ts - fit.baseline_bins * fit.width, end)
+                # The deploy's part-minute is in neither side of minute bins (see fit): not drawn
+                # as the baseline's last bin either.
+                judged = (own_ts < d.ts) | (own_ts >= fit.deploy_ts)
+                own_ts, own_vs = own_ts[judged], own_vs[judged]
                 e_ts, e_vs = fit.expected_path(own_ts, own_vs, end, peer_post)
                 stride = max(1, len(e_ts) // points)
                 out.append(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from fleets import T0, deploy, in_time_order, make_engine, service_samples
 
-from aiops.model import MetricSample
+from aiops.model import EXPECTED_SUFFIX, MetricSample
 from aiops.rollups import minute_means
 
 
@@ -77,3 +77,21 @@ def test_a_peers_minutes_are_its_bins_so_rollups_fit_as_its_raw_samples_do() -> 
     assert rolled.deploy_ts == math.ceil(at / 60.0) * 60.0
     assert rolled.model == raw.model == "peers" and rolled.peer_names == raw.peer_names
     assert np.allclose(rolled.expected(np.arange(30), None), raw.expected(np.arange(30), None))
+
+
+def test_the_plot_leaves_the_deploys_part_minute_out_of_the_expected_baseline() -> None:
+    """Minute bins start at the first whole minute after the deploy; the samples before that whole
+    minute but after the deploy are in neither side, and the plot's expected line does not draw
+    them as the baseline's last minute (a bump before the deploy)."""
+    at = T0 + 90 * 60  # T0 is 40 s past a whole minute
+    assert at % 60
+    records = in_time_order([*service_samples("api", shift_at=at, shift=0.5), deploy("api", at)])
+    engine = make_engine()
+    out = engine.process(records)
+    out.extend(engine.finish())
+    (incident,) = [i for i in out.incidents if i.deployment_id == "api-v2"]
+    expected = {name: (ts, vs) for name, ts, vs in incident.series}[
+        f"http_request_duration_seconds_p99 {EXPECTED_SUFFIX}"
+    ]
+    before = [v for t, v in zip(*expected, strict=True) if t < at]
+    assert before and max(before) < 0.2 * 1.1  # the baseline level, not lifted by the step
