@@ -24,7 +24,7 @@ import numpy as np
 
 from aiops.compacted import CompactedSamples
 from aiops.detectors.base import FloatArray
-from aiops.rollups import minute_means
+from aiops.rollups import MINUTE, minute_means
 
 
 class SeriesHistory:
@@ -362,12 +362,41 @@ class FleetHistory:
         >>> fleet.roll_up(view, float("-inf"), 120.0), view.window("api", "latency", 0.0, 200.0)[1].tolist()
         (2, [15.0, 75.0])
         """
-        added = 0
-        for (service, metric), series in self.series.items():
-            ts, values = series.window_before(start, end)
+        keys, times, values = [], [], []
+        for key, series in self.series.items():
+            ts, vs = series.window_before(start, end)
             if len(ts):
-                ts, values, _ = minute_means(ts, values)
-                added += into.add_samples(service, metric, ts, values)
+                keys.append(key)
+                times.append(ts)
+                values.append(vs)
+        if not keys:
+            return 0
+        # Every series' minutes in one numpy pass (a roll-up comes every minute, and per-series
+        # numpy calls were a fifth of a consumer's time). bincount sums each minute's samples in
+        # their order, whatever else the call holds: a minute rolled up alone or among many
+        # gets the same bits, so a replay and a consumer (other chunks) agree.
+        lengths = np.array([len(ts) for ts in times])
+        ts_all, values_all = np.concatenate(times), np.concatenate(values)
+        row = np.repeat(np.arange(len(keys)), lengths)
+        minute = np.floor(ts_all / MINUTE)
+        first = np.ones(len(ts_all), dtype=bool)
+        first[1:] = (row[1:] != row[:-1]) | (minute[1:] != minute[:-1])
+        group = np.cumsum(first) - 1
+        counts = np.bincount(group)
+        mean_ts = (np.bincount(group, ts_all) / counts).tolist()
+        means = (np.bincount(group, values_all) / counts).tolist()
+        rows = row[first].tolist()
+        added, lo = 0, 0
+        for k, (service, metric) in enumerate(keys):
+            hi = lo
+            while hi < len(rows) and rows[hi] == k:
+                hi += 1
+            if hi - lo == 1:  # the usual call: one minute
+                added += 1
+                into.add_sample(service, metric, mean_ts[lo], means[lo])
+            else:
+                added += into.add_samples(service, metric, np.array(mean_ts[lo:hi]), np.array(means[lo:hi]))
+            lo = hi
         return added
 
     def services_with(self, metric: str) -> list[str]:
