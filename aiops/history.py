@@ -24,7 +24,7 @@ import numpy as np
 
 from aiops.compacted import CompactedSamples
 from aiops.detectors.base import FloatArray
-from aiops.rollups import MINUTE, minute_means
+from aiops.rollups import minute_means, minute_means_each
 
 
 class SeriesHistory:
@@ -369,34 +369,13 @@ class FleetHistory:
                 keys.append(key)
                 times.append(ts)
                 values.append(vs)
-        if not keys:
-            return 0
-        # Every series' minutes in one numpy pass (a roll-up comes every minute, and per-series
-        # numpy calls were a fifth of a consumer's time). bincount sums each minute's samples in
-        # their order, whatever else the call holds: a minute rolled up alone or among many
-        # gets the same bits, so a replay and a consumer (other chunks) agree.
-        lengths = np.array([len(ts) for ts in times])
-        ts_all, values_all = np.concatenate(times), np.concatenate(values)
-        row = np.repeat(np.arange(len(keys)), lengths)
-        minute = np.floor(ts_all / MINUTE)
-        first = np.ones(len(ts_all), dtype=bool)
-        first[1:] = (row[1:] != row[:-1]) | (minute[1:] != minute[:-1])
-        group = np.cumsum(first) - 1
-        counts = np.bincount(group)
-        mean_ts = (np.bincount(group, ts_all) / counts).tolist()
-        means = (np.bincount(group, values_all) / counts).tolist()
-        rows = row[first].tolist()
-        added, lo = 0, 0
-        for k, (service, metric) in enumerate(keys):
-            hi = lo
-            while hi < len(rows) and rows[hi] == k:
-                hi += 1
-            if hi - lo == 1:  # the usual call: one minute
-                added += 1
-                into.add_sample(service, metric, mean_ts[lo], means[lo])
+        added = 0
+        for (service, metric), (mean_ts, means) in zip(keys, minute_means_each(times, values), strict=True):
+            if len(mean_ts) == 1:  # the usual call: one minute
+                into.add_sample(service, metric, mean_ts[0], means[0])
             else:
-                added += into.add_samples(service, metric, np.array(mean_ts[lo:hi]), np.array(means[lo:hi]))
-            lo = hi
+                into.add_samples(service, metric, np.array(mean_ts), np.array(means))
+            added += len(mean_ts)
         return added
 
     def services_with(self, metric: str) -> list[str]:

@@ -33,6 +33,7 @@ rollup, in a replay and in a consumer alike.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -54,6 +55,32 @@ def minute_means(
     if len(starts) == len(ts):  # one sample a bin already (a slower metric): nothing to merge
         return ts, values, counts
     return np.add.reduceat(ts, starts) / counts, np.add.reduceat(values, starts) / counts, counts
+
+
+def minute_means_each(times: list[FloatArray], values: list[FloatArray]) -> list[tuple[list[float], list[float]]]:
+    """(mean times, mean values) of each series' wall-clock minutes, every series in one numpy pass
+    (a roll-up comes every minute of data, and a pass per series was a fifth of a consumer's time).
+
+    ``np.bincount`` sums each minute's samples in their order, whatever else the call holds: a minute
+    rolled up alone or among many gets the same bits, so a replay and a consumer, which roll up in
+    other chunks, agree. (:func:`minute_means`, the history's compaction, sums with ``reduceat``.)
+
+    >>> minute_means_each([np.array([0.0, 30.0, 70.0]), np.array([10.0])], [np.array([1.0, 3.0, 5.0]), np.array([7.0])])
+    [([15.0, 70.0], [2.0, 5.0]), ([10.0], [7.0])]
+    """
+    if not times:
+        return []
+    ts, vs = np.concatenate(times), np.concatenate(values)
+    row = np.repeat(np.arange(len(times)), [len(t) for t in times])
+    minute = np.floor(ts / MINUTE)
+    first = np.ones(len(ts), dtype=bool)  # each (series, minute) group is contiguous: rows in order, ts sorted
+    first[1:] = (row[1:] != row[:-1]) | (minute[1:] != minute[:-1])
+    group = np.cumsum(first) - 1
+    counts = np.bincount(group)
+    mean_ts = (np.bincount(group, ts) / counts).tolist()
+    means = (np.bincount(group, vs) / counts).tolist()
+    bounds = np.searchsorted(row[first], np.arange(len(times) + 1)).tolist()
+    return [(mean_ts[lo:hi], means[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
 
 
 def grid_ceil(t: float, step: float) -> float:
