@@ -46,6 +46,8 @@ class Settings:
     topic_metrics: str = "aiops.metrics"
     topic_deploys: str = "aiops.deploys"
     topic_dlq: str = "aiops.dlq"
+    # Each owner's per-minute rollups of its metrics partitions, read by the others (docs/kafka.md).
+    topic_rollups: str = "aiops.rollups"
     consumer_group: str = "aiops"
     kafka_security: Mapping[str, str] = field(default_factory=dict)  # security_protocol, sasl_* ...
     service_labels: tuple[str, ...] = ("service", "job", "app")
@@ -58,6 +60,8 @@ class Settings:
     # Each consumer process also reads, without committing, the partitions other members own, so its
     # fleet control group sees every service (docs/kafka.md). Only used when the fleet control is on.
     peer_view: bool = True
+    # The peer view read as the owners' published rollups rather than the raw peer partitions.
+    peer_rollups: bool = True
     engine: EngineConfig = field(default_factory=EngineConfig)
     # The judges the engine asks, by their names in aiops.detectors.registry: one per metric at every
     # look (AIOPS_JUDGE), and optionally one over a service's metrics together at the final look
@@ -110,6 +114,7 @@ class Settings:
             topic_metrics=get("AIOPS_TOPIC_METRICS", "aiops.metrics"),
             topic_deploys=get("AIOPS_TOPIC_DEPLOYS", "aiops.deploys"),
             topic_dlq=get("AIOPS_TOPIC_DLQ", "aiops.dlq"),
+            topic_rollups=get("AIOPS_TOPIC_ROLLUPS", "aiops.rollups"),
             consumer_group=get("AIOPS_CONSUMER_GROUP", "aiops"),
             kafka_security=security,
             service_labels=tuple(
@@ -121,6 +126,7 @@ class Settings:
             metrics_port=_int(source, "AIOPS_METRICS_PORT", 0) if source.get("AIOPS_METRICS_PORT") else 0,
             api_max_concurrency=_int(source, "AIOPS_API_MAX_CONCURRENCY", 32),
             peer_view=_flag(source, "AIOPS_PEER_VIEW", True),
+            peer_rollups=_flag(source, "AIOPS_PEER_ROLLUPS", True),
             engine=engine,
             judge=_judge(get("AIOPS_JUDGE", DEFAULT_JUDGE)),
             service_judge=_service_judge(source),

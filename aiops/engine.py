@@ -52,7 +52,7 @@ from aiops.model import (
     Verdict,
     VerdictResult,
 )
-from aiops.rollups import MINUTE, grid_after, grid_ceil, minute_floor
+from aiops.rollups import MINUTE, PeerMinutes, StagedRollups, grid_after, grid_ceil, minute_floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +104,9 @@ class Engine:
         # looks' horizon passes them; the deploy times are the history's own.
         self.rollups = FleetHistory()
         self.rollups.deploy_times = self.history.deploy_times
+        # Minutes of series other processes own, as their owners published them (a consumer with
+        # the rollups transport; docs/kafka.md): they enter the rollups when the horizon passes.
+        self.peer_minutes = StagedRollups()
         self._rolled_until = float("-inf")
         self._seen_deploys: set[str] = set()
         self._analyses: dict[str, _Analysis] = {}
@@ -122,7 +125,7 @@ class Engine:
 
     # --- ingest ----------------------------------------------------------------------------------
 
-    def process(self, records: Iterable[Record | KnownDeploy]) -> Effects:
+    def process(self, records: Iterable[Record | KnownDeploy | PeerMinutes]) -> Effects:
         """Apply records in the order given; returns the verdicts/incidents they made final.
 
         A look at checkpoint ``c`` is taken once the watermark has passed ``c + lateness``. A
@@ -155,6 +158,8 @@ class Engine:
                 if kind is KnownDeploy:
                     known: KnownDeploy = record  # type: ignore[assignment]
                     self._add_deploy(known.deploy, effects, known.analyse, known.written_until)
+                elif kind is PeerMinutes:
+                    self._add_peer_minutes(record)  # type: ignore[arg-type]
                 else:
                     self._add_deploy(record, effects)  # type: ignore[arg-type]
                 ts = record.ts
@@ -208,6 +213,15 @@ class Engine:
         self.history.add_sample(s.service, s.metric, s.ts, s.value)
         if s.ts > self.watermark:
             self.watermark = s.ts
+
+    def _add_peer_minutes(self, peer: PeerMinutes) -> None:
+        # A peer's samples, rolled up by their owner: held until the horizon passes their minutes,
+        # and their time moves the watermark as the samples themselves would have.
+        put = self.peer_minutes.put
+        for minute in peer.minutes:
+            put(minute)
+        if peer.ts > self.watermark:
+            self.watermark = peer.ts
 
     def _add_deploy(
         self, d: DeployEvent, effects: Effects, analyse: bool = True, written_until: float = float("-inf")
@@ -273,6 +287,7 @@ class Engine:
         end = minute_floor(horizon)
         if end > self._rolled_until:
             self.history.roll_up(self.rollups, self._rolled_until, end)
+            self.peer_minutes.flush(self.rollups, end)
             self._rolled_until = end
 
     def _run_due(self, effects: Effects, horizon: float) -> None:

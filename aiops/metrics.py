@@ -158,6 +158,14 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.dlq_records = Counter("aiops_dlq_records", "Records sent to the dead-letter topic", registry=r)
+        # What a consumer process decodes: its own partitions, other members' raw partitions (the
+        # peer view without rollups), or their published rollups; and the rollups it publishes.
+        self.consumer_read = Counter(
+            "aiops_consumer_read_messages", "Kafka messages decoded, by what they are", ["kind"], registry=r
+        )
+        self.consumer_read_bytes = Counter(
+            "aiops_consumer_read_bytes", "Bytes of Kafka message values decoded, by what they are", ["kind"], registry=r
+        )
         self.watermark = Gauge("aiops_event_time_watermark_seconds", "Latest event time processed", registry=r)
         self.notifications = Counter(
             "aiops_notifications",

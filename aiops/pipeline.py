@@ -25,6 +25,7 @@ from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import ChangeEvent, Effects, Record
 from aiops.parsing import ParseResult, Rejection
+from aiops.rollups import PeerMinutes
 from aiops.store.base import Store
 
 
@@ -89,7 +90,7 @@ class Pipeline:
 
     def ingest_records(
         self,
-        records: Sequence[Record | KnownDeploy],
+        records: Sequence[Record | KnownDeploy | PeerMinutes],
         rejections: Sequence[Rejection] = (),
         skipped: int = 0,
         source: str = "api",

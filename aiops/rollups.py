@@ -35,12 +35,26 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from aiops.detectors.base import FloatArray
 
+
+class RollupSink(Protocol):
+    """Where rolled-up minutes go (:class:`aiops.history.FleetHistory`)."""
+
+    def add_sample(self, service: str, metric: str, ts: float, value: float) -> None: ...
+
+    def add_samples(self, service: str, metric: str, ts: FloatArray, values: FloatArray) -> int: ...
+
+
 MINUTE = 60.0
+
+# (service, metric, minute start, mean time, mean value): one series' minute as its owner rolled it up.
+Minute = tuple[str, str, float, float, float]
 
 
 def minute_means(
@@ -108,3 +122,82 @@ def minute_floor(t: float) -> float:
     (120.0, -inf)
     """
     return math.floor(t / MINUTE) * MINUTE if math.isfinite(t) else t
+
+
+@dataclass(frozen=True, slots=True)
+class PeerMinutes:
+    """What a consumer reads of a partition another process owns (docs/kafka.md, "Rollups").
+
+    Either rolled-up minutes of that partition's series, at ``ts`` = their minute's start (so in a
+    batch sorted by event time they come no later than the raw samples would have), or, with no
+    minutes, the owner's progress: ``ts`` is the newest event time it had read there, which moves
+    the engine's watermark as those samples would have.
+    """
+
+    ts: float
+    minutes: tuple[Minute, ...] = ()
+
+
+class StagedRollups:
+    """Peers' minutes as their owners published them, held until the looks' horizon passes their end.
+
+    The engine's own series are rolled up from their samples when the horizon passes a minute
+    (:meth:`aiops.history.FleetHistory.roll_up`); a peer's arrive whole from its owner, often ahead
+    of that horizon, and wait here so that both enter the rollups at the same point. A minute sent
+    again (its owner published a part-minute at the end of its partition, then the rest came)
+    replaces the first; one that comes after its minute was rolled up is dropped, as a raw sample
+    later than the lateness would be.
+
+    >>> from aiops.history import FleetHistory
+    >>> staged, view = StagedRollups(), FleetHistory()
+    >>> staged.put(("api", "latency", 0.0, 15.0, 1.0)), staged.put(("api", "latency", 60.0, 70.0, 2.0))
+    (True, True)
+    >>> staged.put(("api", "latency", 60.0, 75.0, 3.0))  # the rest of the minute came
+    True
+    >>> staged.flush(view, 120.0), view.window("api", "latency", 0.0, 120.0)[1].tolist()
+    (2, [1.0, 3.0])
+    >>> staged.put(("api", "latency", 60.0, 80.0, 4.0)), len(staged)  # its minute is rolled up already
+    (False, 0)
+    """
+
+    def __init__(self) -> None:
+        self._minutes: dict[tuple[str, str], dict[float, tuple[float, float]]] = {}
+        self.flushed_until = float("-inf")
+
+    def __len__(self) -> int:
+        return sum(len(m) for m in self._minutes.values())
+
+    def put(self, minute: Minute) -> bool:
+        """Hold one minute until it is due; False when its minute was rolled up already."""
+        service, metric, start, mean_t, mean_v = minute
+        if start < self.flushed_until:
+            return False
+        held = self._minutes.get((service, metric))
+        if held is None:
+            held = self._minutes[(service, metric)] = {}
+        held[start] = (mean_t, mean_v)
+        return True
+
+    def flush(self, into: RollupSink, end: float) -> int:
+        """Add to ``into`` every held minute that starts before ``end`` (a whole minute), in time order."""
+        added = 0
+        if end <= self.flushed_until:
+            return 0
+        self.flushed_until = end
+        emptied = []
+        for (service, metric), held in self._minutes.items():
+            due = sorted(m for m in held if m < end)
+            if not due:
+                continue
+            if len(due) == 1:
+                mean_t, mean_v = held.pop(due[0])
+                into.add_sample(service, metric, mean_t, mean_v)
+            else:
+                pairs = [held.pop(m) for m in due]
+                into.add_samples(service, metric, np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
+            added += len(due)
+            if not held:
+                emptied.append((service, metric))
+        for key in emptied:
+            del self._minutes[key]
+        return added

@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "AIOPS_TOPIC_METRICS": f"bench-{run}.metrics",
         "AIOPS_TOPIC_DEPLOYS": f"bench-{run}.deploys",
         "AIOPS_TOPIC_DLQ": f"bench-{run}.dlq",
+        "AIOPS_TOPIC_ROLLUPS": f"bench-{run}.rollups",
         "AIOPS_CONSUMER_GROUP": f"bench-{run}",
     }
     settings = Settings.from_env(env)

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "AIOPS_TOPIC_METRICS": f"live-{run}.metrics",
         "AIOPS_TOPIC_DEPLOYS": f"live-{run}.deploys",
         "AIOPS_TOPIC_DLQ": f"live-{run}.dlq",
+        "AIOPS_TOPIC_ROLLUPS": f"live-{run}.rollups",
         "AIOPS_CONSUMER_GROUP": f"live-{run}",
         # The baseline is what the history gives: 30 minutes before each deploy.
         "AIOPS_BASELINE_WINDOW_S": str(min(1800.0, args.history_min * 60 - 300)),

@@ -1,4 +1,4 @@
-"""The kafka-python clients a consumer process uses, configured in one place.
+"""The kafka-python clients a consumer process uses, configured in one place; and its one topic.
 
 Four clients, because each has one job and must not wait behind another's: the group member
 (owned partitions, commits), the peer view (other members' partitions, group-less, never commits),
@@ -98,7 +98,34 @@ def lister(settings: Settings) -> Any:
 
 
 def producer(settings: Settings) -> Any:
-    """For dead letters: acknowledged by every in-sync replica before the offset moves past them."""
+    """For dead letters and rollups: acknowledged by every in-sync replica before the offset moves past them."""
     from kafka import KafkaProducer
 
-    return KafkaProducer(acks="all", linger_ms=5, retries=10, **kafka_client_options(settings))
+    # gzip: the rollups (consumers/rollups.py) name the same services and metrics every minute, and
+    # compressed in batches they are a small part of the raw volume; dead letters are rare.
+    return KafkaProducer(acks="all", linger_ms=5, retries=10, compression_type="gzip", **kafka_client_options(settings))
+
+
+def ensure_rollups_topic(settings: Settings, partitions: int) -> None:
+    """Create the rollups topic (consumers/rollups.py) with ``partitions`` partitions, one per metrics
+    partition, compacted: each minute is keyed by partition and minute, and the latest copy of it
+    is the one to keep. An existing topic with fewer partitions gets more; any other config a
+    person set on it is left alone."""
+    from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    name = settings.topic_rollups
+    admin = KafkaAdminClient(client_id=f"aiops-admin-{threading.get_ident()}", **kafka_client_options(settings))
+    try:
+        try:
+            topic = NewTopic(name, partitions, -1, topic_configs={"cleanup.policy": "compact"})
+            admin.create_topics([topic], wait_for_metadata=True)
+            log.info("created topic %s: %d partitions, compacted", name, partitions)
+        except TopicAlreadyExistsError:
+            described = admin.describe_topics([name])
+            have = len(described[0]["partitions"]) if described else partitions
+            if have < partitions:
+                admin.create_partitions({name: NewPartitions(partitions)})
+                log.info("topic %s: %d partitions -> %d, one per metrics partition", name, have, partitions)
+    finally:
+        admin.close()

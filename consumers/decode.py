@@ -26,6 +26,7 @@ import orjson
 from aiops.engine import KnownDeploy
 from aiops.model import ChangeEvent, MetricSample, Record
 from aiops.parsing import DEFAULT_MAX_BYTES, DEFAULT_SERVICE_LABELS, native_sample_of, parse_payload
+from aiops.rollups import PeerMinutes
 
 
 @dataclass(slots=True)
@@ -41,7 +42,7 @@ class Decoded:
 
 def decode_messages(
     messages: Iterable[Any],
-    records: list[Record | KnownDeploy],
+    records: list[Record | KnownDeploy | PeerMinutes],
     *,
     live_from: int = -1,
     analyse_from: float = float("-inf"),

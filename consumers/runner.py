@@ -51,10 +51,12 @@ from aiops.consumers.offsets import (
     plan_rewind,
     seek_offset,
 )
+from aiops.consumers.rollups import PeerRollups, Progress, RollupFormatError, RollupPublisher, decode
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import ChangeEvent, Record
 from aiops.pipeline import Pipeline, build_engine, build_pipeline
+from aiops.rollups import MINUTE, PeerMinutes, grid_ceil
 from aiops.store.base import StoreUnavailable
 
 log = logging.getLogger("aiops.consumers")
@@ -84,6 +86,15 @@ class ConsumerRunner:
         self.metrics = metrics or pipeline.metrics
         self._engine_factory = engine_factory or (lambda: build_engine(settings, pipeline.engine.calibration))
         self.peer_view = settings.peer_view and settings.engine.fleet_check
+        # The peers read as the rollups their owners publish (consumers/rollups.py), not raw.
+        self.rollups = self.peer_view and settings.peer_rollups
+        self._publisher = RollupPublisher(settings.engine.lateness)
+        self._peer_rollups = PeerRollups()
+        self._owned_metrics: dict[int, Any] = {}  # partition -> its metrics TopicPartition, owned here
+        self._peer_metrics: dict[int, Any] = {}  # the same for the partitions read as rollups
+        self._rollups_partitions = 0  # the rollups topic has at least this many partitions
+        # Messages and bytes decoded and published, by kind: what the scale-out benchmark reads.
+        self.read_counts: dict[str, list[int]] = {}
         self._stop = threading.Event()
         self._assigned = threading.Event()  # set by the rebalance listener: rebuild before reading on
         self._rewind_plan = Rewind()
@@ -156,6 +167,20 @@ class ConsumerRunner:
             except Exception as exc:
                 log.warning("closing consumer: %s", exc)
             producer.close(timeout=5)
+            log.info("read and published: %s", self.read_summary())
+
+    def read_summary(self) -> str:
+        """``kind=messages/bytes ...``: what this process decoded (owned, peer, rollups) and published."""
+        return " ".join(f"{kind}={n}/{b}" for kind, (n, b) in sorted(self.read_counts.items()))
+
+    def _count_read(self, kind: str, messages: list[Any]) -> None:
+        n, size = len(messages), sum(len(m.value or b"") for m in messages)
+        counts = self.read_counts.setdefault(kind, [0, 0])
+        counts[0] += n
+        counts[1] += size
+        if self.metrics:
+            self.metrics.consumer_read.labels(kind=kind).inc(n)
+            self.metrics.consumer_read_bytes.labels(kind=kind).inc(size)
 
     def _start_holding(self, consumer: Any, peers: Any, exc: Exception) -> None:
         """The store refused a write (down, locked, full): stop reading and committing until it
@@ -220,23 +245,34 @@ class ConsumerRunner:
             return  # what this poll fetched came from the old positions; fetch again after the seek
         peer_polled = peers.poll(timeout_ms=0 if polled else 300, max_records=MAX_POLL_RECORDS) if reading_peers else {}
         if not polled and not peer_polled:
+            if self.rollups:
+                self._publish(consumer, producer)  # the end of an owned partition: its part-minutes
             self.pipeline.set_horizon_limit(self._low_watermark(consumer, peers))
             self.pipeline.advance("kafka")
             self._report_lag(consumer)
             return
         started = time.perf_counter()
-        records: list[Record | KnownDeploy] = []
+        records: list[Record | KnownDeploy | PeerMinutes] = []
         live = rejected = skipped = 0
         plan = self._rewind_plan
+        metrics_topic = self.settings.topic_metrics
         for tp, messages in polled.items():
+            first = len(records)
             n_live, n_rejected, n_skipped = self._read(
                 tp, messages, records, producer, plan.live_from(tp), plan.analyse_from
             )
             live, rejected, skipped = live + n_live, rejected + n_rejected, skipped + n_skipped
+            self._count_read("owned", messages)
+            if self.rollups and tp.topic == metrics_topic:
+                self._publisher.note(tp.partition, records[first:])
         for tp, messages in peer_polled.items():
+            if tp.topic == self.settings.topic_rollups:
+                self._read_rollups(messages, records)
+                continue
             # Another member's partitions: their samples are this process's control group; their
             # deploys only say which services are no control. Their owner stores and commits them.
             self._read(tp, messages, records, producer, live_from=NEVER_LIVE, analyse_from=float("inf"))
+            self._count_read("peer", messages)
         self._watermark.read()
         # One pass in event time over every partition read (each is in order, the batch as a whole
         # not), so a look sees every record at or before its checkpoint, as a replay would.
@@ -244,6 +280,8 @@ class ConsumerRunner:
         self.pipeline.set_horizon_limit(self._low_watermark(consumer, peers))
         changes, self._changes = self._changes, []
         result = self.pipeline.ingest_records(records, (), skipped, source="kafka", accepted=live, changes=changes)
+        if self.rollups:
+            self._publish(consumer, producer)
         if rejected:
             producer.flush(timeout=30)  # the DLQ copy is durable before the offset moves past it
             if self.metrics:
@@ -262,11 +300,57 @@ class ConsumerRunner:
             len(result.effects.verdicts),
         )
 
+    def _read_rollups(self, messages: list[Any], records: list[Record | KnownDeploy | PeerMinutes]) -> None:
+        """Another owner's rollups: its minutes for the engine, its progress for the low watermark."""
+        self._count_read("rollups", messages)
+        for msg in messages:
+            try:
+                message = decode(msg.value or b"")
+            except RollupFormatError as exc:
+                # Not ours to dead-letter (another process wrote it); its owner's progress stops
+                # here, so looks wait rather than judge without those peers.
+                self._log_error(ValueError(f"{msg.topic}[{msg.partition}]@{msg.offset}: {exc}"))
+                continue
+            records.extend(self._peer_rollups.apply(message))
+            tp = self._peer_metrics.get(message.partition)
+            at = self._peer_rollups.progress.get(message.partition)
+            if tp is not None and at is not None:
+                self._watermark.newest[tp] = at.newest
+
+    def _ensure_rollups_topic(self, partitions: int) -> None:
+        if partitions > self._rollups_partitions:
+            clients.ensure_rollups_topic(self.settings, partitions)
+            self._rollups_partitions = partitions
+
+    def _publish(self, consumer: Any, producer: Any) -> None:
+        """Publish the owned metrics partitions' minutes that are due (consumers/rollups.py)."""
+        progress = {}
+        for partition, tp in self._owned_metrics.items():
+            position = _position(consumer, tp)
+            if position is None:
+                continue
+            highs = [h for h in (consumer.highwater(tp), self._watermark.listed.get(tp)) if h is not None]
+            at_end = bool(highs) and position >= max(highs)
+            progress[partition] = Progress(self._watermark.newest.get(tp, float("-inf")), position, at_end)
+        sent = self._publisher.due(self.pipeline.engine.history, progress)
+        for out in sent:
+            producer.send(
+                self.settings.topic_rollups,
+                value=out.value,
+                key=out.key,
+                partition=out.partition,
+                timestamp_ms=out.timestamp_ms,
+            )
+        if sent:
+            counts = self.read_counts.setdefault("published", [0, 0])
+            counts[0] += len(sent)
+            counts[1] += sum(len(o.value) for o in sent)
+
     def _read(
         self,
         tp: Any,
         messages: list[Any],
-        records: list[Record | KnownDeploy],
+        records: list[Record | KnownDeploy | PeerMinutes],
         producer: Any,
         live_from: int,
         analyse_from: float,
@@ -294,10 +378,19 @@ class ConsumerRunner:
         (the rules: :class:`~aiops.consumers.offsets.Watermark`)."""
         views = [(consumer, list(consumer.assignment()))]
         if peers is not None:
-            views.append((peers, list(peers.assignment())))
+            # The rollups partitions have no event time of their own: the metrics partitions they
+            # stand for are placed below.
+            rollups_topic = self.settings.topic_rollups
+            views.append((peers, [tp for tp in peers.assignment() if tp.topic != rollups_topic]))
 
         def partitions() -> list[PartitionView]:
-            return [PartitionView(tp, c.highwater(tp), _position(c, tp)) for c, tps in views for tp in tps]
+            read = [PartitionView(tp, c.highwater(tp), _position(c, tp)) for c, tps in views for tp in tps]
+            # A partition read as rollups stands where its owner said it had read it to; at its
+            # end only if the owner said so, at an offset the broker still lists as the end.
+            for partition, tp in self._peer_metrics.items():
+                at = self._peer_rollups.progress.get(partition)
+                read.append(PartitionView(tp, None, at.offset if at is not None and at.at_end else None))
+            return read
 
         return self._watermark.low_watermark(partitions, self._list_end_offsets)
 
@@ -375,14 +468,25 @@ class ConsumerRunner:
             if c is not None and c.offset is not None and c.offset >= 0:
                 committed[tp] = (c.offset, c.metadata)
         peer_tps: list[Any] = []
+        metrics_topic = self.settings.topic_metrics
+        self._owned_metrics = {tp.partition: tp for tp in owned if tp.topic == metrics_topic}
+        self._peer_metrics = {}
+        self._peer_rollups.reset()
         if peers is not None:
-            topics = (self.settings.topic_metrics, self.settings.topic_deploys)
+            topics = (metrics_topic, self.settings.topic_deploys)
             every = {TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())}
             peer_tps = sorted(every - set(owned), key=lambda tp: (tp.topic, tp.partition))
+            if self.rollups:
+                self._ensure_rollups_topic(len(consumer.partitions_for_topic(metrics_topic) or ()))
+                self._peer_metrics = {tp.partition: tp for tp in peer_tps if tp.topic == metrics_topic}
+                peer_tps = [tp for tp in peer_tps if tp.topic != metrics_topic]
+                peer_tps += [TopicPartition(self.settings.topic_rollups, p) for p in sorted(self._peer_metrics)]
             peers.assign(peer_tps)
         firsts, ends = consumer.beginning_offsets(owned), consumer.end_offsets(owned)
         plan = plan_rewind(committed, owned, firsts, ends, engine.lookback + engine.config.step)
         self._rewind_plan = plan
+        # Reading starts at plan.start_ts: the minute it falls in would be published in part.
+        self._publisher.reset(float("-inf") if plan.start_ts is None else grid_ceil(plan.start_ts, MINUTE))
         for c, tps in ((consumer, owned), (peers, peer_tps)):
             if not tps:
                 continue

@@ -19,7 +19,7 @@ import pytest
 from conftest import _fresh_postgres, need_env
 
 from aiops.config import Settings
-from aiops.consumers.produce import produce_events
+from aiops.consumers.produce import produce_events, route
 from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.store import IncidentFilter, open_store
 
@@ -34,6 +34,7 @@ def topics_env(bootstrap: str, db: str, **extra: str) -> dict[str, str]:
         "AIOPS_TOPIC_METRICS": f"t-{run}.metrics",
         "AIOPS_TOPIC_DEPLOYS": f"t-{run}.deploys",
         "AIOPS_TOPIC_DLQ": f"t-{run}.dlq",
+        "AIOPS_TOPIC_ROLLUPS": f"t-{run}.rollups",
         "AIOPS_CONSUMER_GROUP": f"g-{run}",
         "AIOPS_DB": db,
         **extra,
@@ -182,13 +183,37 @@ def consumers_with_a_sigkill(kafka_bootstrap: str, tmp_path: Path, n: int = 2, *
         got = wait_until_equal(db, expected, timeout=150)
     finally:
         stop(*procs)
-    return {"got": got, "expected": expected}
+    deploys = sum(route(e, settings)[0] == settings.topic_deploys for e in events)
+    read = read_summaries(tmp_path)
+    return {"got": got, "expected": expected, "read": read, "deploys": deploys, "events": len(events)}
 
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_consumers_survive_sigkill_with_the_replay_verdicts(kafka_bootstrap: str, tmp_path: Path, n: int) -> None:
-    run = consumers_with_a_sigkill(kafka_bootstrap, tmp_path, n)
+def read_summaries(tmp: Path) -> list[dict[str, int]]:
+    """What each process that left cleanly says it decoded: messages of each kind (runner.read_summary)."""
+    found = []
+    for path in sorted(tmp.glob("*.log")):
+        for line in path.read_text().splitlines():
+            if "read and published:" in line:
+                pairs = (x.split("=") for x in line.split("read and published:")[1].split())
+                found.append({kind: int(counts.split("/")[0]) for kind, counts in pairs})
+    return found
+
+
+@pytest.mark.parametrize(("n", "rollups"), [(2, "on"), (3, "on"), (2, "off")])
+def test_consumers_survive_sigkill_with_the_replay_verdicts(
+    kafka_bootstrap: str, tmp_path: Path, n: int, rollups: str
+) -> None:
+    """With the peers read as their owners' rollups (the default) or as their raw partitions."""
+    run = consumers_with_a_sigkill(kafka_bootstrap, tmp_path, n, AIOPS_PEER_ROLLUPS=rollups)
     got, expected = run["got"], run["expected"]
+    assert len(run["read"]) == n  # every process but the killed one, and its restart
+    for read in run["read"]:
+        if rollups == "on":
+            # Of the other members' partitions only the deploys are decoded raw (again at each
+            # rebuild); their samples come as rollups.
+            assert read.get("peer", 0) <= 5 * run["deploys"] and read["rollups"] > 0 and read["published"] > 0
+        else:
+            assert read["peer"] > run["events"] / n / 2 and "rollups" not in read
     assert any(i[1] is None for i in expected["incidents"]), "the data should hold a fleet-wide incident"
     assert set(got["verdicts"]) == set(expected["verdicts"])  # exactly one verdict per deploy
     for dep_id, verdict in expected["verdicts"].items():

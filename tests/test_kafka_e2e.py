@@ -52,6 +52,7 @@ def test_metrics_and_deploy_on_kafka_give_a_verdict_over_http(kafka_bootstrap: s
         "AIOPS_TOPIC_METRICS": f"e2e-{run}.metrics",
         "AIOPS_TOPIC_DEPLOYS": f"e2e-{run}.deploys",
         "AIOPS_TOPIC_DLQ": f"e2e-{run}.dlq",
+        "AIOPS_TOPIC_ROLLUPS": f"e2e-{run}.rollups",
         "AIOPS_CONSUMER_GROUP": f"e2e-{run}",
         "AIOPS_DB": f"sqlite:///{tmp_path}/e2e.db",
     }
