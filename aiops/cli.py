@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("consume", help="run Kafka consumers only (group member; run one per share of partitions)")
 
+    tp = sub.add_parser("topics", help="create the Kafka topics with their settings (the rollups topic compacted)")
+    tp.add_argument("--partitions", type=int, default=6, help="partitions of each topic (default 6)")
+
     sc = sub.add_parser("score", help="streaming anomaly scores of one NAB-style series (docs/contracts.md 5)")
     sc.add_argument("input", type=Path)
     sc.add_argument("--out", type=Path)
@@ -127,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "produce": _produce,
         "serve": _serve,
         "consume": _consume,
+        "topics": _topics,
         "score": _score,
         "evaluate": _evaluate,
         "gate": _gate,
@@ -318,6 +322,20 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 
     n = produce_events(lines(), settings)
     print(f"aiops produce: {n:,} events sent", file=sys.stderr)
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from aiops.consumers.clients import create_topics
+
+    if not settings.kafka_bootstrap:
+        print("aiops topics: AIOPS_KAFKA_BOOTSTRAP: not set", file=sys.stderr)
+        return 2
+    if args.partitions < 1:
+        print(f"aiops topics: --partitions: {args.partitions} must be at least 1", file=sys.stderr)
+        return 2
+    for name, state in create_topics(settings, args.partitions).items():
+        print(f"{name}: {state}")
     return 0
 
 

@@ -106,11 +106,11 @@ def producer(settings: Settings) -> Any:
     return KafkaProducer(acks="all", linger_ms=5, retries=10, compression_type="gzip", **kafka_client_options(settings))
 
 
-def ensure_rollups_topic(settings: Settings, partitions: int) -> None:
+def ensure_rollups_topic(settings: Settings, partitions: int) -> str:
     """Create the rollups topic (consumers/rollups.py) with ``partitions`` partitions, one per metrics
     partition, compacted: each minute is keyed by partition and minute, and the latest copy of it
     is the one to keep. An existing topic with fewer partitions gets more; any other config a
-    person set on it is left alone."""
+    person set on it is left alone. Returns what it did, in words."""
     from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
@@ -121,11 +121,39 @@ def ensure_rollups_topic(settings: Settings, partitions: int) -> None:
             topic = NewTopic(name, partitions, -1, topic_configs={"cleanup.policy": "compact"})
             admin.create_topics([topic], wait_for_metadata=True)
             log.info("created topic %s: %d partitions, compacted", name, partitions)
+            return f"created, {partitions} partitions, compacted"
         except TopicAlreadyExistsError:
             described = admin.describe_topics([name])
             have = len(described[0]["partitions"]) if described else partitions
-            if have < partitions:
-                admin.create_partitions({name: NewPartitions(partitions)})
-                log.info("topic %s: %d partitions -> %d, one per metrics partition", name, have, partitions)
+            if have >= partitions:
+                return f"exists, {have} partitions"
+            admin.create_partitions({name: NewPartitions(partitions)})
+            log.info("topic %s: %d partitions -> %d, one per metrics partition", name, have, partitions)
+            return f"exists, {have} -> {partitions} partitions"
     finally:
         admin.close()
+
+
+def create_topics(settings: Settings, partitions: int) -> dict[str, str]:
+    """Create the metrics, deploys and dead-letter topics with ``partitions`` partitions each, and the
+    rollups topic beside them (:func:`ensure_rollups_topic`); what became of each (``aiops topics``).
+    Topics that exist are left as they are: the metrics and deploys topics must keep their partition
+    count (a service's records stay in one partition, co-partitioned across the two)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(client_id=f"aiops-admin-{threading.get_ident()}", **kafka_client_options(settings))
+    states: dict[str, str] = {}
+    try:
+        for name in (settings.topic_metrics, settings.topic_deploys, settings.topic_dlq):
+            try:
+                admin.create_topics([NewTopic(name, partitions, -1)], wait_for_metadata=True)
+                states[name] = f"created, {partitions} partitions"
+            except TopicAlreadyExistsError:
+                states[name] = "exists, left as it is"
+        described = admin.describe_topics([settings.topic_metrics])
+        have = len(described[0]["partitions"]) if described else partitions
+    finally:
+        admin.close()
+    states[settings.topic_rollups] = ensure_rollups_topic(settings, have)
+    return states

@@ -299,3 +299,23 @@ def test_malformed_records_go_to_the_dlq_with_reasons(kafka_bootstrap: str, tmp_
     assert dead[b'{"service": "", "metric": "m", "ts": 1795000000, "value": 1}']["aiops.reason"] == (
         b"service: must be a non-empty string"
     )
+
+
+def test_aiops_topics_creates_the_rollups_topic_compacted(kafka_bootstrap: str, tmp_path: Path) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    env = topics_env(kafka_bootstrap, f"sqlite:///{tmp_path}/t.db")
+    cli = [sys.executable, "-m", "aiops.cli", "topics", "--partitions", "3"]
+    first = subprocess.run(cli, capture_output=True, text=True, env={**os.environ, **env}, check=True)
+    assert f"{env['AIOPS_TOPIC_ROLLUPS']}: created, 3 partitions, compacted" in first.stdout
+    again = subprocess.run(cli, capture_output=True, text=True, env={**os.environ, **env}, check=True)
+    assert f"{env['AIOPS_TOPIC_METRICS']}: exists" in again.stdout
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        (described,) = admin.describe_topics([env["AIOPS_TOPIC_ROLLUPS"]])
+        assert len(described["partitions"]) == 3
+        resource = ConfigResource(ConfigResourceType.TOPIC, env["AIOPS_TOPIC_ROLLUPS"])
+        configs = admin.describe_configs([resource])["topic"][env["AIOPS_TOPIC_ROLLUPS"]]
+        assert configs["cleanup.policy"]["value"] == "compact"
+    finally:
+        admin.close()
