@@ -130,7 +130,10 @@ class PartitionView(NamedTuple):
 
     tp: Partition
     fetched_high: int | None  # the high watermark the last fetch returned
-    position: int | None  # the next offset this member reads
+    position: int | None  # the next offset this member reads (or its owner read, for rollups)
+    # How long it must stay at its end to count as idle (None: Watermark.idle_after). A partition
+    # read as rollups: 0, because its owner waited that long before it said "at the end".
+    idle_after: float | None = None
 
 
 class Watermark:
@@ -175,6 +178,13 @@ class Watermark:
         """Records were read: an end offset listed before them may be stale."""
         self.read_since_listing = True
 
+    def quiet(self, tp: Partition) -> bool:
+        """Whether ``tp`` counted as idle at the last :meth:`low_watermark`: read to its end for
+        ``idle_after`` seconds, on an end offset listed after its newest records were read. An owner
+        says so to the readers of its rollups (consumers/rollups.py), who then need not wait again."""
+        since = self._at_end_since.get(tp)
+        return since is not None and self.clock() - since >= self.idle_after and not self.read_since_listing
+
     def low_watermark(
         self,
         partitions: Callable[[], Iterable[PartitionView]],
@@ -218,11 +228,12 @@ class Watermark:
         low: float | None = None
         quiet = False
         now = self.clock()
-        for tp, fetched, position in views:
+        for tp, fetched, position, idle_after in views:
             listed = self.listed.get(tp)
             high = listed if fetched is None else fetched if listed is None else max(fetched, listed)
+            wait = self.idle_after if idle_after is None else idle_after
             if high is not None and position is not None and position >= high:
-                if now - self._at_end_since.setdefault(tp, now) >= self.idle_after and not hold_quiet:
+                if now - self._at_end_since.setdefault(tp, now) >= wait and not hold_quiet:
                     quiet = True
                     continue
             else:

@@ -12,8 +12,9 @@ What an owner publishes, after each batch, for each metrics partition it owns:
   newest event time is past ``m + 60 + lateness`` (later samples would be later than the lateness);
   one message per minute, keyed ``<partition>:<minute>`` (the topic is compacted: the latest copy
   of each minute is what stays), its timestamp the minute's start;
-- at the end of the partition (read to its end offset), the part-minutes too: the raw reader would
-  have had those samples; if more come, the minute is sent again whole;
+- once the partition counts as idle (read to its end offset for 5 s, the raw peer view's rule), the
+  part-minutes too: a raw reader would have had those samples; if more come, the minute is sent
+  again whole;
 - its progress: the newest event time read there, the offset read to, and whether that is the end.
   It rides on the last message of the batch, so a reader has every minute before it first.
 
@@ -22,8 +23,9 @@ minute's start: never ahead of the samples they sum up), held by
 the engine until its horizon passes them (so they enter the rollups exactly when a raw reader
 would have rolled them up); the progress becomes that partition's place in the low watermark, as
 if the reader had read the raw partition to the owner's offset. The partition counts as idle only
-when the owner said it had read to the end *and* that offset is still the end the reader lists: a
-killed owner publishes nothing, and its silence must hold looks back, not read as "no peers".
+when the owner said it was idle *and* that offset is still the end the reader lists (then at once:
+the owner waited already): a killed owner publishes nothing, and its silence must hold looks back,
+not read as "no peers".
 
 >>> pub = RollupPublisher(lateness=0.0)
 >>> from aiops.history import FleetHistory
@@ -61,7 +63,7 @@ class Progress(NamedTuple):
 
     newest: float  # newest event time read there
     offset: int  # the next offset it reads
-    at_end: bool  # that offset was the partition's end when it published
+    at_end: bool  # the partition counted as idle there (at that offset, its end, for 5 s)
 
 
 class Outgoing(NamedTuple):

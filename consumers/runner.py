@@ -245,9 +245,9 @@ class ConsumerRunner:
             return  # what this poll fetched came from the old positions; fetch again after the seek
         peer_polled = peers.poll(timeout_ms=0 if polled else 300, max_records=MAX_POLL_RECORDS) if reading_peers else {}
         if not polled and not peer_polled:
-            if self.rollups:
-                self._publish(consumer, producer)  # the end of an owned partition: its part-minutes
             self.pipeline.set_horizon_limit(self._low_watermark(consumer, peers))
+            if self.rollups:
+                self._publish(consumer, producer)  # an owned partition gone idle: its part-minutes
             self.pipeline.advance("kafka")
             self._report_lag(consumer)
             return
@@ -329,8 +329,9 @@ class ConsumerRunner:
             position = _position(consumer, tp)
             if position is None:
                 continue
-            highs = [h for h in (consumer.highwater(tp), self._watermark.listed.get(tp)) if h is not None]
-            at_end = bool(highs) and position >= max(highs)
+            # "At the end" once the partition counts as idle here (5 s at its end): its readers
+            # then count it idle at once; the part-minutes go out only then, not at every pause.
+            at_end = self._watermark.quiet(tp)
             progress[partition] = Progress(self._watermark.newest.get(tp, float("-inf")), position, at_end)
         sent = self._publisher.due(self.pipeline.engine.history, progress)
         for out in sent:
@@ -389,7 +390,7 @@ class ConsumerRunner:
             # end only if the owner said so, at an offset the broker still lists as the end.
             for partition, tp in self._peer_metrics.items():
                 at = self._peer_rollups.progress.get(partition)
-                read.append(PartitionView(tp, None, at.offset if at is not None and at.at_end else None))
+                read.append(PartitionView(tp, None, at.offset if at is not None and at.at_end else None, 0.0))
             return read
 
         return self._watermark.low_watermark(partitions, self._list_end_offsets)

@@ -245,6 +245,40 @@ def test_a_partition_counts_as_idle_only_on_an_end_listed_after_the_newest_recor
     assert broker.calls == calls + 1 and mark.listed["a"] == 11
 
 
+def test_a_partition_read_as_rollups_is_idle_at_once_when_its_owner_said_so() -> None:
+    """Its owner counted it idle (5 s at its end) before saying so; the reader does not wait again,
+    but only while the broker still lists the owner's offset as the end."""
+    clock = Clock()
+    broker = Broker({"own": 10, "peer": 7})
+    mark = Watermark(clock=clock)
+    mark.newest.update({"own": 90.0, "peer": 30.0})
+    said_idle = [PartitionView("own", 10, 4), PartitionView("peer", None, 7, 0.0)]
+    assert mark.low_watermark(lambda: said_idle, broker) == 90.0  # "peer" left out at first sight
+    broker.ends["peer"] = 9  # more came since the owner said so
+    clock.now += 1.5
+    assert mark.low_watermark(lambda: said_idle, broker) == 30.0
+    not_said = [PartitionView("own", 10, 4), PartitionView("peer", None, None, 0.0)]
+    broker.ends["peer"] = 7
+    clock.now += 1.5
+    assert mark.low_watermark(lambda: not_said, broker) == 30.0  # the owner did not say it is idle
+
+
+def test_an_owner_says_quiet_after_idle_after_on_a_fresh_listing() -> None:
+    clock = Clock()
+    broker = Broker({"a": 10})
+    mark = Watermark(clock=clock)
+    mark.newest["a"] = 50.0
+    parts = views(("a", 10, 10))
+    mark.low_watermark(lambda: parts, broker)
+    assert not mark.quiet("a")  # at its end just now
+    clock.now += 5.0
+    mark.low_watermark(lambda: parts, broker)
+    assert mark.quiet("a")
+    mark.read()  # records came in since that listing
+    assert not mark.quiet("a")
+    assert not mark.quiet("never seen")
+
+
 def test_a_failed_listing_is_tried_again_at_the_next_call() -> None:
     clock = Clock()
     broker = Broker({"a": 10})
