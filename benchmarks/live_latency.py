@@ -1,9 +1,11 @@
 """Live latency: from producing the sample that decides a fail to the verdict served by the API.
 
-    python -m benchmarks.live_latency --bootstrap 127.0.0.1:9092 [--services 200] [--deploys 20]
+    python -m benchmarks.live_latency --bootstrap 127.0.0.1:9092 [--services 200] [--deploys 20] [--consumers 0]
 
 1. One process as `aiops serve --consume` runs it: the consumer in a thread beside the API (uvicorn
-   on a free loopback port), an SQLite store, fresh topics.
+   on a free loopback port), an SQLite store, fresh topics. With ``--consumers K``, K more
+   ``aiops consume`` processes join its group on the same store (each then reads the others'
+   partitions as the rollups they publish, docs/kafka.md), started before the history.
 2. History first, at full speed: ``--history-min`` minutes of every service's metrics (event time
    ending now), so each deploy has its baseline; the run waits until the consumer has caught up.
 3. Then real speed: every ``--interval`` seconds of wall time, one sample of each metric of each
@@ -21,7 +23,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--lateness", type=float, default=60.0, help="AIOPS_LATENESS_S")
     ap.add_argument("--step", type=float, default=60.0, help="AIOPS_CHECK_STEP_S")
+    ap.add_argument("--consumers", type=int, default=0, help="more `aiops consume` processes in the group")
+    ap.add_argument("--partitions", type=int, default=3)
     args = ap.parse_args(argv)
 
     import uvicorn
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     lateness = settings.engine.lateness
     services = [f"svc-{i:03d}" for i in range(args.services)]
     rng = np.random.default_rng(7)
-    _create_topics(settings, kafka_client_options(settings))
+    _create_topics(settings, kafka_client_options(settings), args.partitions)
     producer = KafkaProducer(acks=1, linger_ms=2, batch_size=256 * 1024, **kafka_client_options(settings))
 
     def send(topic: str, event: dict[str, Any], service: str, ts: float) -> None:
@@ -105,6 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=server.run, daemon=True).start()
         consumer = start_in_background(settings, app.state.pipeline, app.state.metrics)
         url = f"http://127.0.0.1:{port}"
+        others = [
+            subprocess.Popen(
+                [sys.executable, "-m", "aiops.cli", "consume"],
+                env={**os.environ, **env, "AIOPS_DB": f"sqlite:///{tmp}/live.db"},
+                stdout=open(f"{tmp}/consume-{k}.log", "w"),  # noqa: SIM115 (closed with the process)
+                stderr=subprocess.STDOUT,
+            )
+            for k in range(args.consumers)
+        ]
+        if others:
+            time.sleep(15)  # let the group settle before the history comes
 
         # History, at full speed, ending at the next tick of wall time.
         now = math.floor(time.time() / args.interval) * args.interval
@@ -179,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             if missing:
                 print(f"never reached the engine: {sorted(missing)}", flush=True)
         consumer.stop()
+        for proc in others:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
         server.should_exit = True
         producer.close()
         store.close()
@@ -194,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(services)} services x {len(METRICS)} metrics every {args.interval:g} s "
         f"({len(services) * len(METRICS) / args.interval:.0f} samples/s live); lateness {lateness:g} s; "
-        f"{len(seen)} of {len(deploy_ids)} deploys failed in time",
+        f"{len(seen)} of {len(deploy_ids)} deploys failed in time; {1 + args.consumers} consumer process(es)",
         flush=True,
     )
     if latencies:
@@ -208,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if latencies else 1
 
 
-def _create_topics(settings: Settings, options: dict[str, Any]) -> None:
+def _create_topics(settings: Settings, options: dict[str, Any], partitions: int) -> None:
     """The topics exist before the consumer subscribes, as in a real deployment: a topic auto-created
     by its first event (the first deploy) would reach the consumer only at a metadata refresh."""
     from kafka.admin import KafkaAdminClient, NewTopic
@@ -216,7 +237,7 @@ def _create_topics(settings: Settings, options: dict[str, Any]) -> None:
     admin = KafkaAdminClient(**options)
     try:
         topics = (settings.topic_metrics, settings.topic_deploys, settings.topic_dlq)
-        admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1) for name in topics])
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1) for name in topics])
     finally:
         admin.close()
 

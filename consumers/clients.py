@@ -103,7 +103,15 @@ def producer(settings: Settings) -> Any:
 
     # gzip: the rollups (consumers/rollups.py) name the same services and metrics every minute, and
     # compressed in batches they are a small part of the raw volume; dead letters are rare.
-    return KafkaProducer(acks="all", linger_ms=5, retries=10, compression_type="gzip", **kafka_client_options(settings))
+    # Batches of up to 512 KiB: a publication of many minutes is compressed as one (16 KiB by default).
+    return KafkaProducer(
+        acks="all",
+        linger_ms=5,
+        retries=10,
+        compression_type="gzip",
+        batch_size=512 << 10,
+        **kafka_client_options(settings),
+    )
 
 
 def ensure_rollups_topic(settings: Settings, partitions: int) -> str:
