@@ -65,6 +65,25 @@ def _topic_bytes(settings: Settings) -> dict[str, int]:
         admin.close()
 
 
+def _lag(settings: Settings) -> int:
+    """Records of the metrics and deploys topics the group has not committed yet."""
+    from kafka import KafkaConsumer
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(**kafka_client_options(settings))
+    reader = KafkaConsumer(**kafka_client_options(settings))
+    try:
+        committed = admin.list_group_offsets({settings.consumer_group: None})[settings.consumer_group]
+        tps = [tp for tp in committed if tp.topic in (settings.topic_metrics, settings.topic_deploys)]
+        if len(tps) < 2:
+            return 1 << 30  # nothing committed yet
+        ends = reader.end_offsets(tps)
+        return sum(max(0, ends[tp] - committed[tp].offset) for tp in tps)
+    finally:
+        reader.close()
+        admin.close()
+
+
 def _assignments(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if "partitions assigned:" in line]
 
@@ -133,13 +152,16 @@ def run_once(args: argparse.Namespace, events: list[dict[str, Any]], n: int, mod
             raise RuntimeError("the group did not settle in 120 s")
         started = time.monotonic()
         produce_events(events, settings)
+        # Done when the group has committed every record of both topics, and the verdicts stopped.
         last, since = -1, time.monotonic()
-        while time.monotonic() - since < 20 and time.monotonic() - started < args.timeout:
+        while time.monotonic() - started < args.timeout:
             now = _verdicts(db)
             if now != last:
                 last, since = now, time.monotonic()
+            if time.monotonic() - since > 20 and _lag(settings) == 0:
+                break
             time.sleep(1.0)
-        elapsed = since - started  # to the last verdict stored (within the 1-s poll), not the 20-s wait
+        elapsed = since - started  # to the last verdict stored (within the 1-s poll)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -173,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="", help="a PostgreSQL URL (default: one SQLite file per run)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", default="", help="also write the results here")
+    parser.add_argument("--logs", default="", help="keep the processes' logs in this folder")
     args = parser.parse_args(argv)
     spec = FleetSpec(services=args.services, hours=args.hours, interval=args.interval, deploys_per_service=3)
     events = [e for e in simulate_fleet(spec, args.seed).events if "_raw" not in e]
@@ -183,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(events) - raw} deploys"
     )
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.logs or scratch
         for mode in args.modes.split(","):
             for n in (int(x) for x in args.processes.split(",")):
                 r = run_once(args, events, n, mode, Path(tmp))

@@ -114,6 +114,13 @@ def producer(settings: Settings) -> Any:
     )
 
 
+# Compacted: the latest copy of each (partition, minute) is the one to keep. Not deleted by time: the
+# minutes are stamped with their event time (a rebuild seeks them by it), and a replay of older
+# history into Kafka would lose its rollups before they are read. docs/kafka.md says how to add a
+# retention where event time is the wall clock's.
+ROLLUPS_TOPIC_CONFIG = {"cleanup.policy": "compact"}
+
+
 def ensure_rollups_topic(settings: Settings, partitions: int) -> str:
     """Create the rollups topic (consumers/rollups.py) with ``partitions`` partitions, one per metrics
     partition, compacted: each minute is keyed by partition and minute, and the latest copy of it
@@ -126,7 +133,7 @@ def ensure_rollups_topic(settings: Settings, partitions: int) -> str:
     admin = KafkaAdminClient(client_id=f"aiops-admin-{threading.get_ident()}", **kafka_client_options(settings))
     try:
         try:
-            topic = NewTopic(name, partitions, -1, topic_configs={"cleanup.policy": "compact"})
+            topic = NewTopic(name, partitions, -1, topic_configs=ROLLUPS_TOPIC_CONFIG)
             admin.create_topics([topic], wait_for_metadata=True)
             log.info("created topic %s: %d partitions, compacted", name, partitions)
             return f"created, {partitions} partitions, compacted"

@@ -165,6 +165,7 @@ class Watermark:
         self.listed_at = float("-inf")
         self.read_since_listing = False
         self._at_end_since: dict[Partition, float] = {}
+        self._read_at: dict[Partition, float] = {}  # when records of each partition were last read
 
     def reset(self) -> None:
         """Forget everything: the partitions are about to be read again from earlier offsets."""
@@ -173,17 +174,24 @@ class Watermark:
         self.listed_at = float("-inf")
         self.read_since_listing = False
         self._at_end_since.clear()
+        self._read_at.clear()
 
-    def read(self) -> None:
-        """Records were read: an end offset listed before them may be stale."""
+    def read(self, tps: Iterable[Partition] = ()) -> None:
+        """Records were read (from ``tps``): an end offset listed before them may be stale."""
         self.read_since_listing = True
+        now = self.clock()
+        for tp in tps:
+            self._read_at[tp] = now
 
     def quiet(self, tp: Partition) -> bool:
         """Whether ``tp`` counted as idle at the last :meth:`low_watermark`: read to its end for
-        ``idle_after`` seconds, on an end offset listed after its newest records were read. An owner
-        says so to the readers of its rollups (consumers/rollups.py), who then need not wait again."""
+        ``idle_after`` seconds, on an end offset listed after its own newest records were read
+        (records of other partitions do not make its listing stale). An owner says so to the
+        readers of its rollups (consumers/rollups.py), who then need not wait again."""
         since = self._at_end_since.get(tp)
-        return since is not None and self.clock() - since >= self.idle_after and not self.read_since_listing
+        if since is None or self.clock() - since < self.idle_after:
+            return False
+        return self.listed_at > self._read_at.get(tp, _NEG_INF)
 
     def low_watermark(
         self,

@@ -273,7 +273,7 @@ class ConsumerRunner:
             # deploys only say which services are no control. Their owner stores and commits them.
             self._read(tp, messages, records, producer, live_from=NEVER_LIVE, analyse_from=float("inf"))
             self._count_read("peer", messages)
-        self._watermark.read()
+        self._watermark.read([*polled, *peer_polled])
         # One pass in event time over every partition read (each is in order, the batch as a whole
         # not), so a look sees every record at or before its checkpoint, as a replay would.
         records.sort(key=_event_time)

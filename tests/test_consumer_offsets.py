@@ -274,7 +274,10 @@ def test_an_owner_says_quiet_after_idle_after_on_a_fresh_listing() -> None:
     clock.now += 5.0
     mark.low_watermark(lambda: parts, broker)
     assert mark.quiet("a")
-    mark.read()  # records came in since that listing
+    mark.read(["b"])  # records of another partition: "a"'s listing is not stale
+    assert mark.quiet("a")
+    clock.now += 0.1
+    mark.read(["a"])  # records of "a" came in since that listing
     assert not mark.quiet("a")
     assert not mark.quiet("never seen")
 
