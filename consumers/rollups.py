@@ -45,12 +45,13 @@ Progress(newest=120.0, offset=5, at_end=False)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
 
+from aiops.consumers.offsets import PartitionView
 from aiops.history import FleetHistory
 from aiops.model import MetricSample
 from aiops.rollups import Minute, PeerMinutes, minute_floor, minute_means_each
@@ -261,3 +262,67 @@ class PeerRollups:
                 self.progress[message.partition] = at
             out.append(PeerMinutes(at.newest))
         return out
+
+
+class RollupsLink:
+    """One consumer process's end of the transport: the metrics partitions it owns publish, the
+    others are read. Kafka stays in the runner: partitions are its keys, messages are its values.
+
+    >>> link = RollupsLink(lateness=0.0)
+    >>> link.assign(owned={0: "m0"}, read={1: "m1"}, publish_from=float("-inf"))
+    >>> link.views()  # nothing heard from partition 1's owner: it holds looks back
+    [PartitionView(tp='m1', fetched_high=None, position=None, idle_after=0.0)]
+    >>> newest = {}
+    >>> link.read([encode(1, None, (), Progress(600.0, 40, True))], [], newest, print)
+    >>> link.views(), newest
+    ([PartitionView(tp='m1', fetched_high=None, position=40, idle_after=0.0)], {'m1': 600.0})
+    """
+
+    def __init__(self, lateness: float) -> None:
+        self.publisher = RollupPublisher(lateness)
+        self.peers = PeerRollups()
+        self.owned: dict[int, Hashable] = {}  # partition -> its metrics partition's key, owned here
+        self.read_from: dict[int, Hashable] = {}  # the same for those read as rollups
+
+    def assign(self, owned: Mapping[int, Hashable], read: Mapping[int, Hashable], publish_from: float) -> None:
+        """After a rewind: what is owned now, what is read, and from which minute to publish."""
+        self.owned, self.read_from = dict(owned), dict(read)
+        self.peers.reset()
+        self.publisher.reset(publish_from)
+
+    def read(
+        self,
+        values: Iterable[bytes],
+        records: list[Any],
+        newest: MutableMapping[Hashable, float],
+        on_error: Callable[[str], None],
+    ) -> None:
+        """Other owners' messages: their minutes appended to ``records`` for the engine, their
+        progress into ``newest`` (the low watermark's newest event time per partition). A message
+        this version cannot read is reported and passed over: its owner's progress stops there, so
+        looks wait rather than judge without those peers."""
+        for value in values:
+            try:
+                message = decode(value)
+            except RollupFormatError as exc:
+                on_error(str(exc))
+                continue
+            records.extend(self.peers.apply(message))
+            tp = self.read_from.get(message.partition)
+            at = self.peers.progress.get(message.partition)
+            if tp is not None and at is not None:
+                newest[tp] = at.newest
+
+    def views(self) -> list[PartitionView]:
+        """The partitions read as rollups, for the low watermark: where their owners said they had
+        read to; at their end only when the owner said it was idle (then idle at once: it waited)."""
+        views = []
+        for partition, tp in self.read_from.items():
+            at = self.peers.progress.get(partition)
+            views.append(PartitionView(tp, None, at.offset if at is not None and at.at_end else None, 0.0))
+        return views
+
+    def due(self, history: FleetHistory, progress: Callable[[Hashable], Progress | None]) -> list[Outgoing]:
+        """What to publish now, from each owned partition's ``progress`` (None: not known yet)."""
+        known = {p: at for p, tp in self.owned.items() if (at := progress(tp)) is not None}
+        return self.publisher.due(history, known)

@@ -51,7 +51,7 @@ from aiops.consumers.offsets import (
     plan_rewind,
     seek_offset,
 )
-from aiops.consumers.rollups import PeerRollups, Progress, RollupFormatError, RollupPublisher, decode
+from aiops.consumers.rollups import Progress, RollupsLink
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import ChangeEvent, Record
@@ -88,10 +88,7 @@ class ConsumerRunner:
         self.peer_view = settings.peer_view and settings.engine.fleet_check
         # The peers read as the rollups their owners publish (consumers/rollups.py), not raw.
         self.rollups = self.peer_view and settings.peer_rollups
-        self._publisher = RollupPublisher(settings.engine.lateness)
-        self._peer_rollups = PeerRollups()
-        self._owned_metrics: dict[int, Any] = {}  # partition -> its metrics TopicPartition, owned here
-        self._peer_metrics: dict[int, Any] = {}  # the same for the partitions read as rollups
+        self._link = RollupsLink(settings.engine.lateness)
         self._rollups_partitions = 0  # the rollups topic has at least this many partitions
         # Messages and bytes decoded and published, by kind: what the scale-out benchmark reads.
         self.read_counts: dict[str, list[int]] = {}
@@ -264,10 +261,11 @@ class ConsumerRunner:
             live, rejected, skipped = live + n_live, rejected + n_rejected, skipped + n_skipped
             self._count_read("owned", messages)
             if self.rollups and tp.topic == metrics_topic:
-                self._publisher.note(tp.partition, records[first:])
+                self._link.publisher.note(tp.partition, records[first:])
         for tp, messages in peer_polled.items():
             if tp.topic == self.settings.topic_rollups:
-                self._read_rollups(messages, records)
+                self._count_read("rollups", messages)
+                self._link.read((m.value or b"" for m in messages), records, self._watermark.newest, self._bad_rollup)
                 continue
             # Another member's partitions: their samples are this process's control group; their
             # deploys only say which services are no control. Their owner stores and commits them.
@@ -300,22 +298,9 @@ class ConsumerRunner:
             len(result.effects.verdicts),
         )
 
-    def _read_rollups(self, messages: list[Any], records: list[Record | KnownDeploy | PeerMinutes]) -> None:
-        """Another owner's rollups: its minutes for the engine, its progress for the low watermark."""
-        self._count_read("rollups", messages)
-        for msg in messages:
-            try:
-                message = decode(msg.value or b"")
-            except RollupFormatError as exc:
-                # Not ours to dead-letter (another process wrote it); its owner's progress stops
-                # here, so looks wait rather than judge without those peers.
-                self._log_error(ValueError(f"{msg.topic}[{msg.partition}]@{msg.offset}: {exc}"))
-                continue
-            records.extend(self._peer_rollups.apply(message))
-            tp = self._peer_metrics.get(message.partition)
-            at = self._peer_rollups.progress.get(message.partition)
-            if tp is not None and at is not None:
-                self._watermark.newest[tp] = at.newest
+    def _bad_rollup(self, reason: str) -> None:
+        # Not ours to dead-letter: another process wrote it (a newer version, or by hand).
+        self._log_error(ValueError(f"{self.settings.topic_rollups}: {reason}"))
 
     def _ensure_rollups_topic(self, partitions: int) -> None:
         if partitions > self._rollups_partitions:
@@ -324,16 +309,16 @@ class ConsumerRunner:
 
     def _publish(self, consumer: Any, producer: Any) -> None:
         """Publish the owned metrics partitions' minutes that are due (consumers/rollups.py)."""
-        progress = {}
-        for partition, tp in self._owned_metrics.items():
+
+        def progress(tp: Any) -> Progress | None:
             position = _position(consumer, tp)
             if position is None:
-                continue
+                return None
             # "At the end" once the partition counts as idle here (5 s at its end): its readers
             # then count it idle at once; the part-minutes go out only then, not at every pause.
-            at_end = self._watermark.quiet(tp)
-            progress[partition] = Progress(self._watermark.newest.get(tp, float("-inf")), position, at_end)
-        sent = self._publisher.due(self.pipeline.engine.history, progress)
+            return Progress(self._watermark.newest.get(tp, float("-inf")), position, self._watermark.quiet(tp))
+
+        sent = self._link.due(self.pipeline.engine.history, progress)
         for out in sent:
             producer.send(
                 self.settings.topic_rollups,
@@ -386,12 +371,7 @@ class ConsumerRunner:
 
         def partitions() -> list[PartitionView]:
             read = [PartitionView(tp, c.highwater(tp), _position(c, tp)) for c, tps in views for tp in tps]
-            # A partition read as rollups stands where its owner said it had read it to; at its
-            # end only if the owner said so, at an offset the broker still lists as the end.
-            for partition, tp in self._peer_metrics.items():
-                at = self._peer_rollups.progress.get(partition)
-                read.append(PartitionView(tp, None, at.offset if at is not None and at.at_end else None, 0.0))
-            return read
+            return read + self._link.views()  # the partitions read as rollups: where their owners said
 
         return self._watermark.low_watermark(partitions, self._list_end_offsets)
 
@@ -470,24 +450,26 @@ class ConsumerRunner:
                 committed[tp] = (c.offset, c.metadata)
         peer_tps: list[Any] = []
         metrics_topic = self.settings.topic_metrics
-        self._owned_metrics = {tp.partition: tp for tp in owned if tp.topic == metrics_topic}
-        self._peer_metrics = {}
-        self._peer_rollups.reset()
+        read_as_rollups: dict[int, Any] = {}
         if peers is not None:
             topics = (metrics_topic, self.settings.topic_deploys)
             every = {TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())}
             peer_tps = sorted(every - set(owned), key=lambda tp: (tp.topic, tp.partition))
             if self.rollups:
                 self._ensure_rollups_topic(len(consumer.partitions_for_topic(metrics_topic) or ()))
-                self._peer_metrics = {tp.partition: tp for tp in peer_tps if tp.topic == metrics_topic}
+                read_as_rollups = {tp.partition: tp for tp in peer_tps if tp.topic == metrics_topic}
                 peer_tps = [tp for tp in peer_tps if tp.topic != metrics_topic]
-                peer_tps += [TopicPartition(self.settings.topic_rollups, p) for p in sorted(self._peer_metrics)]
+                peer_tps += [TopicPartition(self.settings.topic_rollups, p) for p in sorted(read_as_rollups)]
             peers.assign(peer_tps)
         firsts, ends = consumer.beginning_offsets(owned), consumer.end_offsets(owned)
         plan = plan_rewind(committed, owned, firsts, ends, engine.lookback + engine.config.step)
         self._rewind_plan = plan
         # Reading starts at plan.start_ts: the minute it falls in would be published in part.
-        self._publisher.reset(float("-inf") if plan.start_ts is None else grid_ceil(plan.start_ts, MINUTE))
+        self._link.assign(
+            {tp.partition: tp for tp in owned if tp.topic == metrics_topic},
+            read_as_rollups,
+            float("-inf") if plan.start_ts is None else grid_ceil(plan.start_ts, MINUTE),
+        )
         for c, tps in ((consumer, owned), (peers, peer_tps)):
             if not tps:
                 continue

@@ -206,14 +206,16 @@ def test_consumers_survive_sigkill_with_the_replay_verdicts(
     """With the peers read as their owners' rollups (the default) or as their raw partitions."""
     run = consumers_with_a_sigkill(kafka_bootstrap, tmp_path, n, AIOPS_PEER_ROLLUPS=rollups)
     got, expected = run["got"], run["expected"]
-    assert len(run["read"]) == n  # every process but the killed one, and its restart
-    for read in run["read"]:
-        if rollups == "on":
-            # Of the other members' partitions only the deploys are decoded raw (again at each
-            # rebuild); their samples come as rollups.
-            assert read.get("peer", 0) <= 5 * run["deploys"] and read["rollups"] > 0 and read["published"] > 0
-        else:
-            assert read["peer"] > run["events"] / n / 2 and "rollups" not in read
+    read = run["read"]
+    assert len(read) == n  # every process but the killed one, and its restart
+    # (A process may own every partition for a while, and read no peer then: "some", not "each".)
+    if rollups == "on":
+        # Of the other members' partitions only the deploys are decoded raw (again at each
+        # rebuild); their samples come as rollups.
+        assert all(r.get("peer", 0) <= 5 * run["deploys"] for r in read)
+        assert any(r.get("rollups", 0) > 0 for r in read) and any(r.get("published", 0) > 0 for r in read)
+    else:
+        assert any(r.get("peer", 0) > run["events"] / n / 2 for r in read) and not any("rollups" in r for r in read)
     assert any(i[1] is None for i in expected["incidents"]), "the data should hold a fleet-wide incident"
     assert set(got["verdicts"]) == set(expected["verdicts"])  # exactly one verdict per deploy
     for dep_id, verdict in expected["verdicts"].items():
