@@ -1,6 +1,7 @@
 """Kafka end-to-end throughput: the aiops consumer next to a bare kafka-python drain, same topic, same run.
 
     python -m benchmarks.kafka_throughput --bootstrap 127.0.0.1:9092 [--samples 1000000] [--profile] [--reuse RUN]
+        [--rollups on|off]
 
 1. Pre-fills fresh topics with ``--samples`` metric samples (16 services x 4 metrics, one JSON
    sample per message, keyed by service) and the fleet's deploys.
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="bare/aiops pairs, alternating")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument(
+        "--rollups", choices=("on", "off"), default="on", help="AIOPS_PEER_ROLLUPS: publish this process's rollups"
+    )
+    ap.add_argument(
         "--reuse",
         metavar="RUN",
         help="read the topics of an earlier run (its id is printed) instead of pre-filling new ones: "
@@ -135,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         "AIOPS_TOPIC_DLQ": f"bench-{run}.dlq",
         "AIOPS_TOPIC_ROLLUPS": f"bench-{run}.rollups",
         "AIOPS_CONSUMER_GROUP": f"bench-{run}",
+        # One process owns every partition and has no peers; on, it still publishes its rollups.
+        "AIOPS_PEER_ROLLUPS": args.rollups,
     }
     settings = Settings.from_env(env)
     events: list[dict[str, Any]] = [e for e in fleet.events if "_raw" not in e]
