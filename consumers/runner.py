@@ -298,6 +298,13 @@ class ConsumerRunner:
             len(result.effects.verdicts),
         )
 
+    def _rollup_lost(self, *_: Any) -> None:
+        """A rollup that was due did not reach the broker (an outage outlasted the producer's
+        retries): the publisher counts it as sent, and a reader that got the progress after it
+        would judge without those minutes. Rebuild (the next step): every owner reads its
+        partitions again and publishes them again, and readers take the copies."""
+        self._assigned.set()
+
     def _bad_rollup(self, reason: str) -> None:
         # Not ours to dead-letter: another process wrote it (a newer version, or by hand).
         self._log_error(ValueError(f"{self.settings.topic_rollups}: {reason}"))
@@ -319,14 +326,19 @@ class ConsumerRunner:
             return Progress(self._watermark.newest.get(tp, float("-inf")), position, self._watermark.quiet(tp))
 
         sent = self._link.due(self.pipeline.engine.history, progress)
-        for out in sent:
-            producer.send(
-                self.settings.topic_rollups,
-                value=out.value,
-                key=out.key,
-                partition=out.partition,
-                timestamp_ms=out.timestamp_ms,
-            )
+        try:
+            for out in sent:
+                future = producer.send(
+                    self.settings.topic_rollups,
+                    value=out.value,
+                    key=out.key,
+                    partition=out.partition,
+                    timestamp_ms=out.timestamp_ms,
+                )
+                future.add_errback(self._rollup_lost)
+        except Exception:
+            self._rollup_lost()
+            raise
         if sent:
             counts = self.read_counts.setdefault("published", [0, 0])
             counts[0] += len(sent)
@@ -435,10 +447,22 @@ class ConsumerRunner:
         read from the same time on. The engine is deterministic in event time, so the rebuilt
         analyses give the verdicts an uninterrupted run gives; their looks up to the previous
         owners' ``looked_until`` emit nothing (stored already), later ones are written (idempotent).
+
+        All or nothing: the engine is replaced first, so a rewind that fails half-way (the broker
+        just restarted and a listing or the rollups topic's creation failed) is tried again whole
+        before anything more is read; reading on from where the old engine was would judge
+        without the history the fresh one lacks.
         """
+        self._assigned.clear()
+        try:
+            self._rebuild(consumer, peers)
+        except BaseException:
+            self._assigned.set()
+            raise
+
+    def _rebuild(self, consumer: Any, peers: Any) -> None:
         from kafka.structs import TopicPartition
 
-        self._assigned.clear()
         owned = list(consumer.assignment())
         engine = self._engine_factory()
         self.pipeline.replace_engine(engine)
