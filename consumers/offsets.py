@@ -209,12 +209,11 @@ class Watermark:
         low, quiet = self._low(partitions())
         if quiet and self.read_since_listing:
             # Some partition would count as idle on end offsets listed before the newest records
-            # were read. List again (at most every `interval`); until then it holds looks back.
+            # were read. List again (at most every `interval`); until a listing succeeds it holds
+            # looks back (a broker back from an outage may fail listings for a while).
             if self.clock() - self.listed_at >= self.interval:
                 self._list(partitions, list_ends)
-                low, _ = self._low(partitions())
-            else:
-                low, _ = self._low(partitions(), hold_quiet=True)
+            low, _ = self._low(partitions(), hold_quiet=self.read_since_listing)
         return low
 
     def _list(
@@ -222,13 +221,13 @@ class Watermark:
         partitions: Callable[[], Iterable[PartitionView]],
         list_ends: Callable[[list[Partition]], Mapping[Partition, int] | None],
     ) -> None:
-        self.read_since_listing = False
         every = [p.tp for p in partitions()]
         if every:
             ends = list_ends(every)
             if ends is None:
-                return  # stays stale: listed again at the next call
+                return  # stays stale (and records read since stay unlisted): listed again next call
             self.listed.update(ends)
+        self.read_since_listing = False
         self.listed_at = self.clock()
 
     def _low(self, views: Iterable[PartitionView], hold_quiet: bool = False) -> tuple[float | None, bool]:

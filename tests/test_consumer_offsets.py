@@ -282,6 +282,29 @@ def test_an_owner_says_quiet_after_idle_after_on_a_fresh_listing() -> None:
     assert not mark.quiet("never seen")
 
 
+def test_a_failed_listing_after_new_records_counts_nothing_idle() -> None:
+    """Found by the broker-outage test on a broker slow to come back: records were read, the listing
+    that should have shown the other partition's new end failed, and the stale end made that
+    partition idle, so looks ran ahead of its samples."""
+    clock = Clock()
+    broker = Broker({"a": 10, "b": 10})
+    mark = Watermark(clock=clock)
+    mark.newest.update({"a": 30.0, "b": 90.0})
+    parts = views(("a", 10, 10), ("b", 10, 10))
+    mark.low_watermark(lambda: parts, broker)
+    clock.now += 6.0
+    assert mark.low_watermark(lambda: parts, broker) is None  # both idle on a fresh listing
+    mark.read(["b"])  # records of "b" came; "a" may have more too, unlisted
+    broker.failing = True
+    clock.now += 0.5
+    assert mark.low_watermark(lambda: parts, broker) == 30.0  # the listing failed: nothing idle
+    clock.now += 2.0
+    assert mark.low_watermark(lambda: parts, broker) == 30.0  # nor at the next call
+    broker.failing = False
+    clock.now += 0.5
+    assert mark.low_watermark(lambda: parts, broker) is None  # listed again: idle again
+
+
 def test_a_failed_listing_is_tried_again_at_the_next_call() -> None:
     clock = Clock()
     broker = Broker({"a": 10})
