@@ -298,13 +298,6 @@ class ConsumerRunner:
             len(result.effects.verdicts),
         )
 
-    def _rollup_lost(self, *_: Any) -> None:
-        """A rollup that was due did not reach the broker (an outage outlasted the producer's
-        retries): the publisher counts it as sent, and a reader that got the progress after it
-        would judge without those minutes. Rebuild (the next step): every owner reads its
-        partitions again and publishes them again, and readers take the copies."""
-        self._assigned.set()
-
     def _bad_rollup(self, reason: str) -> None:
         # Not ours to dead-letter: another process wrote it (a newer version, or by hand).
         self._log_error(ValueError(f"{self.settings.topic_rollups}: {reason}"))
@@ -326,19 +319,14 @@ class ConsumerRunner:
             return Progress(self._watermark.newest.get(tp, float("-inf")), position, self._watermark.quiet(tp))
 
         sent = self._link.due(self.pipeline.engine.history, progress)
-        try:
-            for out in sent:
-                future = producer.send(
-                    self.settings.topic_rollups,
-                    value=out.value,
-                    key=out.key,
-                    partition=out.partition,
-                    timestamp_ms=out.timestamp_ms,
-                )
-                future.add_errback(self._rollup_lost)
-        except Exception:
-            self._rollup_lost()
-            raise
+        for out in sent:
+            producer.send(
+                self.settings.topic_rollups,
+                value=out.value,
+                key=out.key,
+                partition=out.partition,
+                timestamp_ms=out.timestamp_ms,
+            )
         if sent:
             counts = self.read_counts.setdefault("published", [0, 0])
             counts[0] += len(sent)

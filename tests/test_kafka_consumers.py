@@ -211,8 +211,8 @@ def test_consumers_survive_sigkill_with_the_replay_verdicts(
     # (A process may own every partition for a while, and read no peer then: "some", not "each".)
     if rollups == "on":
         # Of the other members' partitions only the deploys are decoded raw (again at each
-        # rebuild); their samples come as rollups.
-        assert all(r.get("peer", 0) <= 5 * run["deploys"] for r in read)
+        # rebuild, and a process may rebuild many times); their samples come as rollups.
+        assert all(r.get("peer", 0) < run["events"] / 20 for r in read)
         assert any(r.get("rollups", 0) > 0 for r in read) and any(r.get("published", 0) > 0 for r in read)
     else:
         assert any(r.get("peer", 0) > run["events"] / n / 2 for r in read) and not any("rollups" in r for r in read)
