@@ -223,9 +223,8 @@ def test_low_watermark(
     assert mark.low_watermark(lambda: views(*rows), broker) == expected, case
 
 
-def test_a_partition_counts_as_idle_only_on_an_end_listed_after_the_newest_records() -> None:
-    # A deploy flushed to partition "a" before later samples reached "b": the fetch of "a" saw no
-    # new high watermark yet. Idle on the old listing would let a look pass the deploy's time.
+def two_partitions_read_to_their_end() -> tuple[Clock, Broker, Watermark, list[PartitionView]]:
+    """ "a" (newest 30) and "b" (newest 90), both read to their end 6 s ago (listed then)."""
     clock = Clock()
     broker = Broker({"a": 10, "b": 10})
     mark = Watermark(clock=clock)
@@ -233,6 +232,13 @@ def test_a_partition_counts_as_idle_only_on_an_end_listed_after_the_newest_recor
     parts = views(("a", 10, 10), ("b", 10, 10))
     mark.low_watermark(lambda: parts, broker)
     clock.now += 6.0
+    return clock, broker, mark, parts
+
+
+def test_a_partition_counts_as_idle_only_on_an_end_listed_after_the_newest_records() -> None:
+    # A deploy flushed to partition "a" before later samples reached "b": the fetch of "a" saw no
+    # new high watermark yet. Idle on the old listing would let a look pass the deploy's time.
+    clock, broker, mark, parts = two_partitions_read_to_their_end()
     mark.low_watermark(lambda: parts, broker)  # both idle on a fresh listing: no watermark
     mark.read()  # records were read since that listing
     broker.ends["a"] = 11  # ... and the broker has one more record on "a"
@@ -286,13 +292,7 @@ def test_a_failed_listing_after_new_records_counts_nothing_idle() -> None:
     """Found by the broker-outage test on a broker slow to come back: records were read, the listing
     that should have shown the other partition's new end failed, and the stale end made that
     partition idle, so looks ran ahead of its samples."""
-    clock = Clock()
-    broker = Broker({"a": 10, "b": 10})
-    mark = Watermark(clock=clock)
-    mark.newest.update({"a": 30.0, "b": 90.0})
-    parts = views(("a", 10, 10), ("b", 10, 10))
-    mark.low_watermark(lambda: parts, broker)
-    clock.now += 6.0
+    clock, broker, mark, parts = two_partitions_read_to_their_end()
     assert mark.low_watermark(lambda: parts, broker) is None  # both idle on a fresh listing
     mark.read(["b"])  # records of "b" came; "a" may have more too, unlisted
     broker.failing = True
