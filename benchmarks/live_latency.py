@@ -135,7 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         producer.flush()
         print(f"history: {n_hist:,} samples sent in {time.perf_counter() - started:.0f} s", flush=True)
         pipeline = app.state.pipeline
+        catch_up_until = time.perf_counter() + args.timeout
         while pipeline.engine.watermark < now - 2 * args.interval:
+            if time.perf_counter() > catch_up_until:  # say where the consumer stands, then stop
+                runner = consumer.runner
+                print(
+                    f"consumer did not catch up in {args.timeout:.0f} s: {runner.batches} batches, "
+                    f"read {runner.read_summary() or 'nothing'}, newest event time "
+                    f"{pipeline.engine.watermark - now:+.0f} s from the history's end",
+                    flush=True,
+                )
+                consumer.stop()
+                for proc in others:
+                    proc.terminate()
+                return 1
             time.sleep(0.5)
         print(f"consumer caught up after {time.perf_counter() - started:.0f} s", flush=True)
 

@@ -8,6 +8,7 @@ listing waits tens of milliseconds) and the producer (dead letters).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -66,7 +67,15 @@ def group_consumer(settings: Settings, max_poll_records: int, rebalance_listener
         client_id=f"aiops-{threading.get_ident()}",
         **kafka_client_options(settings),
     )
-    consumer.subscribe([settings.topic_metrics, settings.topic_deploys], listener=rebalance_listener)
+    topics = [settings.topic_metrics, settings.topic_deploys]
+    # Learn the topics' partitions before joining. Subscribed cold, the first join's assignment
+    # runs on metadata that lists no topic yet, so this member is assigned nothing and depends
+    # on the client noticing the metadata change to join again; in CI a process once never did
+    # (kafka-python 3.0.12: 600 s assigned nothing, no error).
+    for topic in topics:
+        with contextlib.suppress(Exception):  # a topic not there yet is auto-created, as before
+            consumer.partitions_for_topic(topic)
+    consumer.subscribe(topics, listener=rebalance_listener)
     return consumer
 
 
