@@ -259,7 +259,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings, store)
     consumer = None
     if args.consume:
-        from aiops.consumers.runner import start_in_background
+        from aiops.consumers.process import start_in_background
 
         consumer = start_in_background(settings, app.state.pipeline, app.state.metrics)
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -340,7 +340,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _consume(args: argparse.Namespace, settings: Settings) -> int:
-    from aiops.consumers.runner import run_forever
+    from aiops.consumers.process import run_forever
 
     sender = _start_sender(settings)
     try:

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from kafka import KafkaProducer
 
     from aiops.api.app import create_app
-    from aiops.consumers.runner import start_in_background
+    from aiops.consumers.process import start_in_background
     from aiops.store import open_store
 
     run = uuid.uuid4().hex[:8]

@@ -16,7 +16,10 @@ What an owner publishes, after each batch, for each metrics partition it owns:
   part-minutes too: a raw reader would have had those samples; if more come, the minute is sent
   again whole;
 - its progress: the newest event time read there, the offset read to, and whether that is the end.
-  It rides on the last message of the batch, so a reader has every minute before it first.
+  It rides on the last message of the publication, so a reader has every minute before it first,
+  and only once the broker has acknowledged every earlier message of that partition: a minute the
+  producer could not deliver is sent again, and no reader hears of progress past it before it
+  is in (:meth:`RollupPublisher.settled`).
 
 What a reader does with them: minutes become :class:`~aiops.rollups.PeerMinutes` records (at their
 minute's start: never ahead of the samples they sum up), held by
@@ -57,6 +60,9 @@ from aiops.model import MetricSample
 from aiops.rollups import Minute, PeerMinutes, minute_floor, minute_means_each
 
 FORMAT = 1  # the "v" of every message: a reader refuses what it does not know
+# A publication at most this large goes in one producer batch (clients.producer: 512 KiB), so its
+# minutes and the progress on its last message are delivered together or not at all.
+ONE_BATCH_BYTES = 256 << 10
 
 
 class Progress(NamedTuple):
@@ -74,6 +80,8 @@ class Outgoing(NamedTuple):
     key: bytes
     value: bytes
     timestamp_ms: int | None  # None: the producer's clock (see RollupPublisher)
+    minute: float | None = None  # the minute it carries (None: progress only)
+    epoch: int = 0  # the publisher's epoch it was made in: a delivery reported after a reset is stale
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,9 @@ class RollupPublisher:
         # partition -> (service, metric) -> earliest sample time not published since it was read
         self._dirty: dict[int, dict[tuple[str, str], float]] = {}
         self._announced: dict[int, Progress] = {}
+        self._series: dict[int, set[tuple[str, str]]] = {}  # every series read, per partition
+        self._in_flight: dict[int, int] = {}  # messages handed to the producer, not yet settled
+        self.epoch = 0
 
     def reset(self, publish_from: float) -> None:
         """After a rewind: forget everything; publish no minute before ``publish_from`` (the read
@@ -166,6 +177,41 @@ class RollupPublisher:
         self.publish_from = publish_from
         self._dirty.clear()
         self._announced.clear()
+        self._series.clear()
+        self._in_flight.clear()
+        self.epoch += 1
+
+    def settled(self, out: Outgoing, error: BaseException | None) -> None:
+        """The broker acknowledged ``out`` (``error`` None) or it could not be delivered: then its
+        minute is published again whole, with every series of the partition, and the progress is
+        announced again. Until every message of a partition is settled no progress goes out for
+        it, so no reader moves past a minute that is not in.
+
+        >>> pub = RollupPublisher(lateness=0.0)
+        >>> from aiops.history import FleetHistory
+        >>> from aiops.model import MetricSample
+        >>> fleet = FleetHistory()
+        >>> fleet.add_sample("api", "cpu", 10.0, 0.5)
+        >>> pub.note(0, [MetricSample("api", "cpu", 10.0, 0.5)])
+        >>> [first] = pub.due(fleet, {0: Progress(10.0, 1, True)})
+        >>> pub.due(fleet, {0: Progress(10.0, 1, True)})  # sent, not yet acknowledged: nothing new
+        []
+        >>> pub.settled(first, TimeoutError("broker away"))
+        >>> [again] = pub.due(fleet, {0: Progress(10.0, 1, True)})
+        >>> decode(again.value) == decode(first.value)
+        True
+        """
+        if out.epoch != self.epoch:
+            return  # made before a rewind: the publication it belonged to was started over
+        self._in_flight[out.partition] -= 1
+        if error is None:
+            return
+        self._announced.pop(out.partition, None)
+        if out.minute is not None:
+            dirty = self._dirty.setdefault(out.partition, {})
+            for key in self._series.get(out.partition, ()):
+                first = dirty.get(key)
+                dirty[key] = out.minute if first is None else min(first, out.minute)
 
     def note(self, partition: int, records: Iterable[object]) -> None:
         """Samples read on an owned metrics partition (anything else in ``records`` is passed over)."""
@@ -176,7 +222,10 @@ class RollupPublisher:
             if type(record) is MetricSample:
                 key = (record.service, record.metric)
                 first = dirty.get(key)
-                if first is None or record.ts < first:
+                if first is None:
+                    dirty[key] = record.ts
+                    self._series.setdefault(partition, set()).add(key)
+                elif record.ts < first:
                     dirty[key] = record.ts
 
     def due(self, history: FleetHistory, progress: Mapping[int, Progress]) -> list[Outgoing]:
@@ -211,21 +260,28 @@ class RollupPublisher:
             for key in keys:
                 dirty[key] = max(dirty[key], bound)
         # Progress is announced whenever it moved, an empty partition's too (its readers must learn
-        # that it is at its end, or they would wait for it).
-        announce = at != self._announced.get(partition)
+        # that it is at its end, or they would wait for it); but not while earlier messages of the
+        # partition are unacknowledged: one of them may yet fail, and be sent again.
+        announce = at != self._announced.get(partition) and not self._in_flight.get(partition)
         minutes = sorted(by_minute)
-        out = []
-        for i, minute in enumerate(minutes):
-            last = i == len(minutes) - 1
-            value = encode(partition, minute, by_minute[minute], at if last and announce else None)
-            out.append(Outgoing(partition, f"{partition}:{minute:.0f}".encode(), value, int(minute * 1000)))
+        encoded = [encode(partition, minute, by_minute[minute], None) for minute in minutes]
+        if announce and minutes and sum(map(len, encoded)) > ONE_BATCH_BYTES:
+            announce = False  # the producer may split it in batches: announced once all are in
+        if announce and minutes:
+            encoded[-1] = encode(partition, minutes[-1], by_minute[minutes[-1]], at)
+        out = [
+            Outgoing(partition, f"{partition}:{minute:.0f}".encode(), body, int(minute * 1000), minute, self.epoch)
+            for minute, body in zip(minutes, encoded, strict=True)
+        ]
         if announce:
             if not minutes:
                 value = encode(partition, None, (), at)
                 # Stamped with the producer's clock, not event time: a reader seeks the rollups to
                 # an event time after a rebuild, and must still find the latest progress.
-                out.append(Outgoing(partition, f"{partition}:progress".encode(), value, None))
+                out.append(Outgoing(partition, f"{partition}:progress".encode(), value, None, None, self.epoch))
             self._announced[partition] = at
+        if out:
+            self._in_flight[partition] = self._in_flight.get(partition, 0) + len(out)
         return out
 
 

@@ -23,7 +23,8 @@ takes them; then reading resumes. Nothing is skipped and, the writes being keyed
 
 This module is the poll loop. What it decides lives apart, each testable alone:
 ``consumers/offsets.py`` (handoff metadata, rewind plan, commits, low watermark),
-``consumers/clients.py`` (the Kafka clients), ``aiops/parsing.py`` (bytes to records).
+``consumers/clients.py`` (the Kafka clients), ``aiops/parsing.py`` (bytes to records); how a
+process runs it is ``consumers/process.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import operator
-import signal
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -51,11 +52,11 @@ from aiops.consumers.offsets import (
     plan_rewind,
     seek_offset,
 )
-from aiops.consumers.rollups import Progress, RollupsLink
+from aiops.consumers.rollups import Outgoing, Progress, RollupsLink
 from aiops.engine import Engine, KnownDeploy
 from aiops.metrics import Metrics
 from aiops.model import ChangeEvent, Record
-from aiops.pipeline import Pipeline, build_engine, build_pipeline
+from aiops.pipeline import Pipeline, build_engine
 from aiops.rollups import MINUTE, PeerMinutes, grid_ceil
 from aiops.store.base import StoreUnavailable
 
@@ -65,7 +66,7 @@ _event_time = operator.attrgetter("ts")  # the batch's sort key: cheaper than a 
 MAX_POLL_RECORDS = 5000
 CALIBRATION_REFRESH_S = 60.0
 HEADER_PREFIX = "aiops."
-__all__ = ["BackgroundConsumer", "ConsumerRunner", "kafka_client_options", "run_forever", "start_in_background"]
+__all__ = ["ConsumerRunner", "kafka_client_options"]
 
 
 class ConsumerRunner:
@@ -90,6 +91,7 @@ class ConsumerRunner:
         self.rollups = self.peer_view and settings.peer_rollups
         self._link = RollupsLink(settings.engine.lateness)
         self._rollups_partitions = 0  # the rollups topic has at least this many partitions
+        self._deliveries: queue.SimpleQueue[tuple[Outgoing, BaseException | None]] = queue.SimpleQueue()
         # Messages and bytes decoded and published, by kind: what the scale-out benchmark reads.
         self.read_counts: dict[str, list[int]] = {}
         self._stop = threading.Event()
@@ -318,15 +320,28 @@ class ConsumerRunner:
             # then count it idle at once; the part-minutes go out only then, not at every pause.
             return Progress(self._watermark.newest.get(tp, float("-inf")), position, self._watermark.quiet(tp))
 
+        publisher = self._link.publisher
+        while not self._deliveries.empty():  # acknowledgements and failures since the last call
+            out, error = self._deliveries.get_nowait()
+            if error is not None:
+                self._log_error(RuntimeError(f"rollup {out.key.decode()} not delivered, sent again: {error}"))
+            publisher.settled(out, error)
         sent = self._link.due(self.pipeline.engine.history, progress)
         for out in sent:
-            producer.send(
-                self.settings.topic_rollups,
-                value=out.value,
-                key=out.key,
-                partition=out.partition,
-                timestamp_ms=out.timestamp_ms,
-            )
+            try:
+                future = producer.send(
+                    self.settings.topic_rollups,
+                    value=out.value,
+                    key=out.key,
+                    partition=out.partition,
+                    timestamp_ms=out.timestamp_ms,
+                )
+            except Exception as exc:  # the producer's buffer stayed full: the same as undelivered
+                self._deliveries.put((out, exc))
+                continue
+            # Called on the producer's thread: only queued here, settled on this one.
+            future.add_callback(lambda _meta, out=out: self._deliveries.put((out, None)))
+            future.add_errback(lambda exc, out=out: self._deliveries.put((out, exc)))
         if sent:
             counts = self.read_counts.setdefault("published", [0, 0])
             counts[0] += len(sent)
@@ -522,50 +537,3 @@ def _position(consumer: Any, tp: Any) -> int | None:
         return position
     except Exception:
         return None
-
-
-class BackgroundConsumer:
-    def __init__(self, runner: ConsumerRunner) -> None:
-        self.runner = runner
-        self.thread = threading.Thread(target=runner.run, name="aiops-consumer", daemon=True)
-
-    def stop(self) -> None:
-        self.runner.stop()
-        self.thread.join(timeout=30)
-
-
-def start_in_background(settings: Settings, pipeline: Pipeline, metrics: Metrics) -> BackgroundConsumer:
-    """``aiops serve --consume``: the same consumer, in a thread beside the API."""
-    bg = BackgroundConsumer(ConsumerRunner(settings, pipeline, metrics))
-    bg.thread.start()
-    return bg
-
-
-def run_forever(settings: Settings) -> int:
-    """``aiops consume``: one group member until SIGTERM/SIGINT; then finish the batch and leave."""
-    from prometheus_client import start_http_server
-
-    from aiops.store import open_store
-
-    if not settings.kafka_bootstrap:
-        log.error("AIOPS_KAFKA_BOOTSTRAP: not set; there is no broker to consume from")
-        return 2
-    store = open_store(settings.db)
-    metrics = Metrics()
-    metrics.watch_open_incidents(store.count_open_incidents)
-    pipeline = build_pipeline(settings, store, metrics)
-    runner = ConsumerRunner(settings, pipeline, metrics)
-
-    def stop(signum: int, _frame: Any) -> None:
-        log.info("signal %d: finishing the batch, committing, leaving the group", signum)
-        runner.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    port = settings.metrics_port
-    if port:
-        start_http_server(port, addr="127.0.0.1", registry=metrics.registry)
-    log.info("consuming %s, %s as group %s", settings.topic_metrics, settings.topic_deploys, settings.consumer_group)
-    runner.run()
-    store.close()
-    return 0

@@ -12,7 +12,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiops.config import Settings
-from aiops.consumers.rollups import PeerRollups, Progress, RollupFormatError, RollupPublisher, decode, encode
+from aiops.consumers.rollups import (
+    ONE_BATCH_BYTES,
+    Outgoing,
+    PeerRollups,
+    Progress,
+    RollupFormatError,
+    RollupMessage,
+    RollupPublisher,
+    decode,
+    encode,
+)
 from aiops.engine import KnownDeploy
 from aiops.eval.simulate import FleetSpec, simulate_fleet
 from aiops.history import FleetHistory
@@ -85,8 +95,71 @@ def test_progress_is_announced_when_it_moves_and_for_an_empty_partition() -> Non
     empty = pub.due(FleetHistory(), {3: Progress(float("-inf"), 0, True)})
     assert [(o.partition, decode(o.value).progress) for o in empty] == [(3, Progress(float("-inf"), 0, True))]
     assert empty[0].timestamp_ms is None  # the producer's clock: found by a reader's seek to any event time
+    _acknowledge(pub, empty)
     assert pub.due(FleetHistory(), {3: Progress(float("-inf"), 0, True)}) == []  # nothing moved
     assert len(pub.due(FleetHistory(), {3: Progress(float("-inf"), 4, False)})) == 1
+
+
+def _acknowledge(pub: RollupPublisher, out: list[Outgoing]) -> None:
+    for message in out:
+        pub.settled(message, None)
+
+
+def test_no_progress_goes_out_while_earlier_messages_are_unacknowledged() -> None:
+    samples = _samples(30.0, 90.0, 150.0)
+    pub = RollupPublisher(0.0)
+    pub.note(0, samples[:2])
+    first = pub.due(_history(samples[:2]), {0: Progress(M0 + 90.0, 2, False)})
+    assert _minutes(first) == [0.0] and decode(first[-1].value).progress == Progress(M0 + 90.0, 2, False)
+    pub.note(0, samples[2:])
+    second = pub.due(_history(samples), {0: Progress(M0 + 150.0, 3, False)})
+    assert _minutes(second) == [60.0] and decode(second[-1].value).progress is None  # the first is in flight
+    _acknowledge(pub, first + second)
+    third = pub.due(_history(samples), {0: Progress(M0 + 150.0, 3, False)})
+    assert [decode(o.value) for o in third] == [RollupMessage(0, None, (), Progress(M0 + 150.0, 3, False))]
+
+
+def test_an_undelivered_minute_is_sent_again_whole_before_any_progress() -> None:
+    """The producer gave up on a minute (broker away past its retries): a reader that heard of the
+    owner's later progress would judge without it. It goes again, every series of the partition in
+    it, and the progress only with it or after it."""
+    history = _history(_samples(30.0, 90.0, 150.0) + _samples(40.0, 100.0, 160.0, service="db"))
+    pub = RollupPublisher(0.0)
+    pub.note(0, _samples(30.0, 90.0, 150.0))
+    pub.note(0, _samples(40.0, 100.0, 160.0, service="db"))
+    first = pub.due(history, {0: Progress(M0 + 160.0, 6, False)})
+    assert _minutes(first) == [0.0, 60.0]
+    lost, delivered = first
+    pub.settled(delivered, None)
+    assert pub.due(history, {0: Progress(M0 + 160.0, 6, False)}) == []  # the lost one not settled yet
+    pub.settled(lost, TimeoutError("broker away"))
+    again = pub.due(history, {0: Progress(M0 + 160.0, 6, False)})
+    assert _minutes(again) == [0.0, 60.0]  # from the lost minute on, every closed minute
+    assert decode(again[0].value).series == decode(lost.value).series
+    assert {s for s, *_ in decode(again[0].value).series} == {"api", "db"}
+    assert decode(again[-1].value).progress == Progress(M0 + 160.0, 6, False)
+
+
+def test_a_delivery_reported_after_a_rewind_is_stale() -> None:
+    pub = RollupPublisher(0.0)
+    out = pub.due(FleetHistory(), {0: Progress(float("-inf"), 0, True)})
+    pub.reset(publish_from=float("-inf"))
+    pub.settled(out[0], TimeoutError("broker away"))  # of the publication the rewind started over
+    assert len(pub.due(FleetHistory(), {0: Progress(float("-inf"), 0, True)})) == 1
+
+
+def test_a_publication_too_large_for_one_batch_announces_its_progress_after_it() -> None:
+    # Split across producer batches, its minutes might not all arrive with the progress on the last.
+    times = [float(t) for t in range(0, 6 * 3600, 30)]
+    samples = [s for k in range(60) for s in _samples(*times, service=f"service-with-a-long-name-{k:03d}")]
+    pub = RollupPublisher(0.0)
+    pub.note(0, samples)
+    out = pub.due(_history(samples), {0: Progress(M0 + times[-1], len(samples), True)})
+    assert sum(len(o.value) for o in out) > ONE_BATCH_BYTES
+    assert all(decode(o.value).progress is None for o in out)
+    _acknowledge(pub, out)
+    [progress] = pub.due(_history(samples), {0: Progress(M0 + times[-1], len(samples), True)})
+    assert decode(progress.value).progress == Progress(M0 + times[-1], len(samples), True)
 
 
 def test_no_minute_before_the_read_started_is_published() -> None:
@@ -176,6 +249,7 @@ def test_two_owners_exchanging_rollups_judge_each_deploy_as_one_replay_does() ->
             publishers[k].note(k, own)
             for message in publishers[k].due(engines[k].history, {k: Progress(newest[k], 0, False)}):
                 inbox[1 - k].extend(readers[1 - k].apply(decode(message.value)))
+                publishers[k].settled(message, None)
         start += chunk
     assert got.keys() <= expected.keys()
     assert len(got) >= len(expected) - 2  # the last analyses wait for the other's last minutes
