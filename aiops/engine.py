@@ -108,9 +108,7 @@ class Engine:
         # the rollups transport; docs/kafka.md): they enter the rollups when the horizon passes.
         self.peer_minutes = StagedRollups()
         self._rolled_until = float("-inf")
-        # Deploy id -> its time: a redelivered deploy is not analysed twice. Forgotten with the history
-        # (_trim): one redelivered later than the retention would find nothing left to judge it on.
-        self._seen_deploys: dict[str, float] = {}
+        self._seen_deploys: set[str] = set()
         self._analyses: dict[str, _Analysis] = {}
         # (checkpoint, deployment id), earliest first.
         self._due: list[tuple[float, str]] = []
@@ -232,7 +230,7 @@ class Engine:
             self.watermark = d.ts
         if d.id in self._seen_deploys:
             return  # redelivered: already analysed or being analysed
-        self._seen_deploys[d.id] = d.ts
+        self._seen_deploys.add(d.id)
         if analyse and written_until == float("-inf"):
             effects.deploys.append(d)
 
@@ -523,8 +521,6 @@ class Engine:
         # so they are kept as long as raw samples are.
         self.rollups.trim(raw_until)
         self.evidence.forget_widths(self.history.series, self.rollups.series)
-        forget_before = self.watermark - self.config.retention
-        self._seen_deploys = {i: ts for i, ts in self._seen_deploys.items() if ts >= forget_before}
         self._trimmed_at = self.watermark
 
     def _trim_deploy_times(self, horizon: float, oldest_watched: float) -> None:

@@ -104,21 +104,6 @@ def test_redelivered_records_change_nothing() -> None:
     assert [i.deployment_id for i in twice.incidents] == [i.deployment_id for i in once.incidents] == ["api-v2"]
 
 
-def test_a_deploy_id_is_remembered_for_the_retention_then_forgotten() -> None:
-    # Redelivered within the retention, a deploy is not analysed twice; after it, its id no longer
-    # takes memory (a long-running consumer sees deploys without end).
-    config = EngineConfig(seasonal_days=0)
-    engine = make_engine(config)
-    first = deploy("api", DEPLOY_AT)
-    records = in_time_order([*service_samples("api", minutes=120, interval=60.0), first])
-    assert [d.id for d in engine.process(records).deploys] == ["api-v2"]
-    assert engine.process([first]).deploys == []
-    later = DEPLOY_AT + config.retention + 2 * 3600
-    engine.process(service_samples("api", start=later, minutes=1, interval=60.0))
-    assert engine.watermark >= later
-    assert "api-v2" not in engine._seen_deploys
-
-
 def test_batch_boundaries_do_not_matter() -> None:
     records = in_time_order([*service_samples("api", shift_at=DEPLOY_AT, shift=0.25), deploy("api", DEPLOY_AT)])
     expected = verdicts(run(records, chunk=100_000))
