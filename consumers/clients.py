@@ -28,13 +28,14 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def listener(on_assigned: Callable[[], None]) -> Any:
+def listener(on_assigned: Callable[[], None], on_revoked: Callable[[], None] = lambda: None) -> Any:
     """A rebalance listener. Callbacks must not block: they only flag the rebuild the poll loop does."""
     from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
     class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         def on_partitions_revoked(self, revoked: Any) -> None:
             log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+            on_revoked()
 
         def on_partitions_assigned(self, assigned: Any) -> None:
             log.info("partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))

@@ -13,6 +13,7 @@ the answers lives here, as plain data and pure functions:
 - :class:`Watermark`: per partition the newest event time read and since when it has been read to
   its end; the *low watermark* that no look may pass, and when an end offset must be listed again
   before a partition counts as idle.
+- :class:`RebalanceWatch`: whether the group client is stuck in a rebalance it never finishes.
 
 At-least-once: an offset is committed only when everything before it was processed and its effects
 stored; anything read again after a crash is written again by keyed, idempotent writes.
@@ -30,6 +31,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 IDLE_AFTER_S = 5.0
+# A rebalance of members that poll every second takes seconds; one not finished after this long is
+# a client that will not finish it (see RebalanceWatch).
+REJOIN_AFTER_S = 60.0
 END_OFFSETS_REFRESH_S = 1.0
 LISTING_INTERVAL_S = 0.25
 NEVER_LIVE = 1 << 62  # a warm-up boundary no offset reaches: every message read for state only
@@ -248,3 +252,42 @@ class Watermark:
             seen = self.newest.get(tp, _NEG_INF)
             low = seen if low is None else min(low, seen)
         return low, quiet
+
+
+class RebalanceWatch:
+    """Whether the group client is stuck in a rebalance: partitions revoked (a rebalance began) and
+    none assigned since (not even an empty set, which is what a member with nothing to own gets),
+    for ``patience`` seconds.
+
+    Seen with kafka-python 3.0.12 under load: a member revoked its partitions, its commits failed
+    with RebalanceInProgressError from then on, the group went on without it, and it never joined
+    again (benchmarks/kafka_scaleout.py, about 1 run in 5 with 3 processes on a busy machine). The
+    runner then closes that client and joins with a new one.
+
+    >>> now = [0.0]
+    >>> watch = RebalanceWatch(patience=60.0, clock=lambda: now[0])
+    >>> watch.revoked(); now[0] = 59.0; watch.stuck()
+    False
+    >>> now[0] = 61.0; watch.stuck()
+    True
+    >>> watch.assigned(); watch.stuck()
+    False
+    """
+
+    def __init__(self, patience: float = REJOIN_AFTER_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.patience = patience
+        self.clock = clock
+        self._revoked_at: float | None = None
+
+    def revoked(self) -> None:
+        """A rebalance began (called on the client's thread: one assignment, no lock needed)."""
+        if self._revoked_at is None:
+            self._revoked_at = self.clock()
+
+    def assigned(self) -> None:
+        """The rebalance finished, with whatever it gave this member."""
+        self._revoked_at = None
+
+    def stuck(self) -> bool:
+        since = self._revoked_at
+        return since is not None and self.clock() - since > self.patience

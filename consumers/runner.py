@@ -46,6 +46,7 @@ from aiops.consumers.offsets import (
     NEVER_LIVE,
     Handoff,
     PartitionView,
+    RebalanceWatch,
     Rewind,
     Watermark,
     commit_offsets,
@@ -96,6 +97,7 @@ class ConsumerRunner:
         self.read_counts: dict[str, list[int]] = {}
         self._stop = threading.Event()
         self._assigned = threading.Event()  # set by the rebalance listener: rebuild before reading on
+        self._rebalance = RebalanceWatch()
         self._rewind_plan = Rewind()
         self._watermark = Watermark()
         self._changes: list[ChangeEvent] = []  # this batch's CDEvents change.merged, stored with it
@@ -115,9 +117,7 @@ class ConsumerRunner:
         while not self._stop.is_set():
             opened: list[Any] = []
             try:
-                opened.append(
-                    clients.group_consumer(self.settings, MAX_POLL_RECORDS, clients.listener(self._assigned.set))
-                )
+                opened.append(self._group_consumer())
                 opened.append(clients.peer_consumer(self.settings, MAX_POLL_RECORDS) if self.peer_view else None)
                 opened.append(clients.lister(self.settings))
                 opened.append(clients.producer(self.settings))
@@ -131,6 +131,34 @@ class ConsumerRunner:
                 self._stop.wait(2.0)
         return None
 
+    def _group_consumer(self) -> Any:
+        def on_assigned() -> None:
+            self._rebalance.assigned()
+            self._assigned.set()
+
+        return clients.group_consumer(
+            self.settings, MAX_POLL_RECORDS, clients.listener(on_assigned, self._rebalance.revoked)
+        )
+
+    def _rejoin(self, consumer: Any) -> Any:
+        """A new group client for one stuck in a rebalance (:class:`RebalanceWatch`); None if stopped
+        while the broker could not be reached."""
+        log.warning(
+            "no partitions assigned %.0f s after a rebalance began: the group client is stuck in it; "
+            "leaving the group and joining again with a new client",
+            self._rebalance.patience,
+        )
+        with contextlib.suppress(Exception):
+            consumer.close(autocommit=False)
+        self._rebalance.assigned()  # the new client's first join starts the watch again
+        while not self._stop.is_set():
+            try:
+                return self._group_consumer()
+            except Exception as exc:
+                self._log_error(exc)
+                self._stop.wait(2.0)
+        return None
+
     def run(self) -> None:
         opened = self._open_clients()
         if opened is None:
@@ -139,6 +167,10 @@ class ConsumerRunner:
         try:
             while not self._stop.is_set():
                 try:
+                    if self._rebalance.stuck():
+                        consumer = self._rejoin(consumer)
+                        if consumer is None:
+                            return
                     if self._holding:
                         self._hold(consumer, peers, producer)
                     else:
@@ -153,12 +185,13 @@ class ConsumerRunner:
                         self._stop.wait(1.0 if isinstance(exc, StoreUnavailable) else 2.0)
         finally:
             try:
-                if not self._assigned.is_set() and not self.pipeline.has_unwritten:
+                if consumer is not None and not self._assigned.is_set() and not self.pipeline.has_unwritten:
                     self._commit(consumer, sync=True)
             except Exception as exc:
                 log.warning("last commit: %s", exc)
             try:
-                consumer.close(autocommit=False)  # leaves the group so partitions move at once
+                if consumer is not None:
+                    consumer.close(autocommit=False)  # leaves the group so partitions move at once
                 if peers is not None:
                     peers.close(autocommit=False)
                 if self._lister is not None:

@@ -10,6 +10,7 @@ import pytest
 from aiops.consumers.offsets import (
     Handoff,
     PartitionView,
+    RebalanceWatch,
     Rewind,
     Watermark,
     commit_offsets,
@@ -321,3 +322,27 @@ def test_reset_forgets_progress() -> None:
     mark.listed["a"] = 3
     mark.reset()
     assert mark.newest == {} and mark.listed == {} and mark.listed_at == -INF
+
+
+# (events as (time, "revoked" | "assigned"), when asked, stuck?) with a patience of 60 s.
+REBALANCES = [
+    ([], 1000.0, False),  # never in a rebalance
+    ([(0.0, "revoked")], 60.0, False),  # a rebalance under way, within the patience
+    ([(0.0, "revoked")], 61.0, True),  # begun 61 s ago and never finished
+    ([(0.0, "revoked"), (2.0, "assigned")], 500.0, False),  # finished (an empty set counts too)
+    ([(0.0, "revoked"), (30.0, "revoked")], 61.0, True),  # a second revoke does not restart the wait
+    ([(0.0, "revoked"), (2.0, "assigned"), (50.0, "revoked")], 100.0, False),  # the next one began at 50
+]
+
+
+@pytest.mark.parametrize(("events", "asked_at", "stuck"), REBALANCES)
+def test_a_rebalance_never_finished_counts_as_stuck(
+    events: list[tuple[float, str]], asked_at: float, stuck: bool
+) -> None:
+    now = [0.0]
+    watch = RebalanceWatch(patience=60.0, clock=lambda: now[0])
+    for at, event in events:
+        now[0] = at
+        getattr(watch, event)()
+    now[0] = asked_at
+    assert watch.stuck() is stuck
