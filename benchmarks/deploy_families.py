@@ -2,6 +2,7 @@
 
     python -m benchmarks.deploy_families --families all --seeds 1-3 [--out results.json]
     python -m benchmarks.deploy_families --families phases,nab-real --seeds 4-6 --judges aiops
+    python -m benchmarks.deploy_families --families phases-small --seeds 1-9 --judges aiops --by-shape
 
 The repository's own benchmark (``benchmarks.deploy_regression``) draws every fleet from
 ``aiops.eval.simulate``, whose assumptions (one daily phase for the fleet, white noise, 15-s samples) the
@@ -152,6 +153,37 @@ def mistakes(fleet: Fleet, effects: Effects, limit: int = 5) -> dict[str, list[d
     return {"false_fails": false_fails[:limit], "misses": misses[:limit]}
 
 
+EFFECT_BUCKETS = ((0.12, "<12%"), (0.20, "12-20%"), (0.40, "20-40%"), (float("inf"), ">=40%"))
+
+
+def effect_bucket(effect: float) -> str:
+    """The size class of a planted effect, for :func:`caught_by_shape`.
+
+    >>> effect_bucket(0.08), effect_bucket(0.25)
+    ('<12%', '20-40%')
+    """
+    return next(name for bound, name in EFFECT_BUCKETS if abs(effect) < bound)
+
+
+def caught_by_shape(fleet: Fleet, effects: Effects) -> dict[str, tuple[int, int, list[float]]]:
+    """Per ``"<shape> <effect bucket>"``: (bad deploys, caught, their minutes to fail). Where the
+    recall is lost: a shape the windows cannot see (a 2-hour leak in a 30-minute analysis) looks
+    here unlike a size the noise hides."""
+    verdicts = {v.deployment_id: v for v in effects.verdicts}
+    out: dict[str, tuple[int, int, list[float]]] = {}
+    for row in fleet.truth:
+        if not row["bad"]:
+            continue
+        key = f"{row['shape']} {effect_bucket(row['effect'])}"
+        bad, caught, ttf = out.get(key, (0, 0, []))
+        v = verdicts.get(row["id"])
+        if v is not None and v.verdict is VerdictResult.FAIL:
+            caught += 1
+            ttf = [*ttf, ((v.decided_at or 0.0) - row["ts"]) / 60.0]
+        out[key] = (bad + 1, caught, ttf)
+    return out
+
+
 @dataclass(slots=True)
 class Row:
     """One family x windows x judge, pooled over seeds."""
@@ -172,6 +204,26 @@ class Row:
     seconds: float = 0.0
     ttf: list[float] = field(default_factory=list)
     per_seed: list[dict[str, Any]] = field(default_factory=list)
+    # "<shape> <effect bucket>" -> [bad, caught, minutes to fail of each caught], pooled over seeds
+    by_shape: dict[str, list[Any]] = field(default_factory=dict)
+
+    def add_by_shape(self, counts: Mapping[str, tuple[int, int, list[float]]]) -> None:
+        for key, (bad, caught, ttf) in counts.items():
+            pooled = self.by_shape.setdefault(key, [0, 0, []])
+            pooled[0] += bad
+            pooled[1] += caught
+            pooled[2].extend(ttf)
+
+    def shape_lines(self) -> list[str]:
+        """One line per shape and effect bucket: bad, caught, recall, median minutes to fail."""
+        lines = []
+        for key, (bad, caught, ttf) in sorted(self.by_shape.items()):
+            med = f"{statistics.median(ttf):.1f}" if ttf else "-"
+            lines.append(
+                f"  {self.family:<16} {self.windows:<12} {self.judge:<8} {key:<14} bad {bad:>4} caught {caught:>4} "
+                f"recall {caught / bad:.2f} median ttf {med} min"
+            )
+        return lines
 
     @property
     def precision(self) -> float:
@@ -216,6 +268,10 @@ class Row:
             "inconclusive": self.inconclusive,
             "seconds": round(self.seconds, 1),
             "per_seed": self.per_seed,
+            "by_shape": {
+                k: {"bad": b, "caught": c, "median_ttf_min": round(statistics.median(t), 1) if t else None}
+                for k, (b, c, t) in sorted(self.by_shape.items())
+            },
         }
 
 
@@ -272,6 +328,7 @@ def run_families(
                 row.inconclusive += s.inconclusive
                 row.seconds += secs
                 row.ttf.extend(times_to_fail(fleet, effects))
+                row.add_by_shape(caught_by_shape(fleet, effects))
                 row.per_seed.append({"seed": seed, **asdict(s), "seconds": round(secs, 2), **mistakes(fleet, effects)})
                 if progress:
                     progress(
@@ -305,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="shrink the fleets (quick looks; 1.0 is the benchmark)")
     ap.add_argument("--quiet", action="store_true", help="no per-seed lines on stderr")
     ap.add_argument("--out", help="write the rows (with per-seed scores) as JSON")
+    ap.add_argument("--by-shape", action="store_true", help="also print recall per effect shape and size")
     args = ap.parse_args(argv)
     names = list(FAMILIES) if args.families == "all" else args.families.split(",")
     unknown = [n for n in names if n not in FAMILIES]
@@ -324,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     for r in rows:
         print(format_row(r))
+    if args.by_shape:
+        print("bad deploys by shape and effect size (pooled over the seeds):")
+        for r in rows:
+            print("\n".join(r.shape_lines()))
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.out:
         meta = {

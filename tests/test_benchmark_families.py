@@ -23,6 +23,7 @@ from aiops.model import Direction, Effects, MetricVerdict, Verdict, VerdictResul
 from benchmarks import fleets as fleets_module
 from benchmarks.deploy_families import (
     blamed_for_fleet_metric,
+    caught_by_shape,
     default_engine,
     format_row,
     load_factory,
@@ -243,6 +244,23 @@ def test_run_families_pools_seeds_and_uses_the_engine_factory() -> None:
         assert r.tp + r.fn == r.bad and r.tp + r.fp + r.fn + r.tn == r.deploys >= truth
         assert 0.0 <= r.false_fail_rate <= 1.0 and len(r.per_seed) == 2
         assert r.family in format_row(r)
+
+
+def test_bad_deploys_are_counted_by_shape_and_effect_size() -> None:
+    truth = [
+        {"id": "a", "bad": True, "shape": "leak", "effect": 0.10, "ts": 0.0},
+        {"id": "b", "bad": True, "shape": "leak", "effect": 0.11, "ts": 0.0},
+        {"id": "c", "bad": True, "shape": "step", "effect": 0.30, "ts": 0.0},
+        {"id": "d", "bad": False, "shape": None, "effect": 0.0, "ts": 0.0},
+    ]
+    fail = [Verdict(dep, "svc", VerdictResult.FAIL, 0.0, 300.0) for dep in ("b", "c", "d")]
+    effects = Effects(verdicts=[Verdict("a", "svc", VerdictResult.PASS, 0.0, 1800.0), *fail])
+    assert caught_by_shape(Fleet([], truth), effects) == {"leak <12%": (2, 1, [5.0]), "step 20-40%": (1, 1, [5.0])}
+    rows = run_families(["phases-small"], [1], judges=["aiops"], scale=SMALL)
+    pooled = rows[0].by_shape
+    assert sum(b for b, _, _ in pooled.values()) == rows[0].bad
+    assert sum(c for _, c, _ in pooled.values()) == rows[0].tp
+    assert {k.split()[0] for k in pooled} <= {"step", "ramp", "leak"}
 
 
 def test_fleet_metric_blame_counts_only_fails_on_the_metric_the_incident_moved() -> None:
