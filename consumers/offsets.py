@@ -261,8 +261,8 @@ class RebalanceWatch:
 
     Seen with kafka-python 3.0.12 under load: a member revoked its partitions, its commits failed
     with RebalanceInProgressError from then on, the group went on without it, and it never joined
-    again (benchmarks/kafka_scaleout.py, about 1 run in 5 with 3 processes on a busy machine). The
-    runner then closes that client and joins with a new one.
+    again (benchmarks/kafka_scaleout.py with 3 processes while the machine was busy: 5 runs in 13).
+    The runner then closes that client and joins with a new one.
 
     >>> now = [0.0]
     >>> watch = RebalanceWatch(patience=60.0, clock=lambda: now[0])
