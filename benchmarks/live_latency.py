@@ -124,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         if others:
             time.sleep(15)  # let the group settle before the history comes
 
+        def shut_down() -> None:
+            consumer.stop()
+            for proc in others:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+            server.should_exit = True
+            producer.close()
+            store.close()
+
         # History, at full speed, ending at the next tick of wall time.
         now = math.floor(time.time() / args.interval) * args.interval
         started = time.perf_counter()
@@ -145,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{pipeline.engine.watermark - now:+.0f} s from the history's end",
                     flush=True,
                 )
-                consumer.stop()
-                for proc in others:
-                    proc.terminate()
+                shut_down()
                 return 1
             time.sleep(0.5)
         print(f"consumer caught up after {time.perf_counter() - started:.0f} s", flush=True)
@@ -209,13 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             missing = set(deploy_ids) - {row["id"] for row in rows}
             if missing:
                 print(f"never reached the engine: {sorted(missing)}", flush=True)
-        consumer.stop()
-        for proc in others:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-        server.should_exit = True
-        producer.close()
-        store.close()
+        shut_down()
 
     latencies = []
     for dep_id in deploy_ids:

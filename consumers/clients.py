@@ -71,8 +71,8 @@ def group_consumer(settings: Settings, max_poll_records: int, rebalance_listener
     topics = [settings.topic_metrics, settings.topic_deploys]
     # Learn the topics' partitions before joining. Subscribed cold, the first join's assignment
     # runs on metadata that lists no topic yet, so this member is assigned nothing and depends
-    # on the client noticing the metadata change to join again; in CI a process once never did
-    # (kafka-python 3.0.12: 600 s assigned nothing, no error).
+    # on the client noticing the metadata change to join again (kafka-python 3.0.12). Two CI runs
+    # that started this way never caught up; that the second join never came is inferred.
     for topic in topics:
         with contextlib.suppress(Exception):  # a topic not there yet is auto-created, as before
             consumer.partitions_for_topic(topic)
