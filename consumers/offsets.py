@@ -14,6 +14,8 @@ the answers lives here, as plain data and pure functions:
   its end; the *low watermark* that no look may pass, and when an end offset must be listed again
   before a partition counts as idle.
 - :class:`RebalanceWatch`: whether the group client is stuck in a rebalance it never finishes.
+- :func:`peer_reads`: which partitions a member reads besides its own, and which of those as the
+  rollups their owners publish.
 
 At-least-once: an offset is committed only when everything before it was processed and its effects
 stored; anything read again after a crash is written again by keyed, idempotent writes.
@@ -28,7 +30,7 @@ import json
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 IDLE_AFTER_S = 5.0
 # A rebalance of members that poll every second takes seconds; one not finished after this long is
@@ -127,6 +129,60 @@ def commit_offsets(positions: Mapping[Partition, int | None], rewind: Rewind) ->
     return {
         tp: position for tp, position in positions.items() if position is not None and position >= rewind.live_from(tp)
     }
+
+
+class TopicPartitionLike(Protocol):
+    """What a partition is to :func:`peer_reads`: kafka's ``TopicPartition``, or any tuple like it."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+
+TP = TypeVar("TP", bound=TopicPartitionLike)
+
+
+class PeerReads(NamedTuple):
+    """What a member reads of the partitions it does not own."""
+
+    assign: list[TopicPartitionLike]  # for the peer consumer, in a stable order
+    as_rollups: dict[int, TopicPartitionLike]  # metrics partition read as its rollups -> that metrics partition
+
+
+def peer_reads(
+    every: Iterable[TP],
+    owned: Iterable[TP],
+    metrics_topic: str,
+    rollups: bool,
+    rollup_partition: Callable[[int], TP],
+) -> PeerReads:
+    """The partitions of the metrics and deploys topics a member does not own, read raw; with
+    ``rollups``, each metrics partition among them is read as partition of the same number of the
+    rollups topic (``rollup_partition(n)``) instead, and remembered as the metrics partition it
+    stands for. Deploys are always read raw: they are few, and every process needs every deploy.
+
+    >>> class TP(NamedTuple):
+    ...     topic: str
+    ...     partition: int
+    >>> every = [TP(t, p) for t in ("metrics", "deploys") for p in (0, 1, 2)]
+    >>> reads = peer_reads(every, [TP("metrics", 1), TP("deploys", 1)], "metrics", True, lambda n: TP("rollups", n))
+    >>> [(tp.topic, tp.partition) for tp in reads.assign]
+    [('deploys', 0), ('deploys', 2), ('rollups', 0), ('rollups', 2)]
+    >>> sorted(reads.as_rollups)
+    [0, 2]
+    """
+    mine = set(owned)
+    others: list[TopicPartitionLike] = sorted(
+        (tp for tp in set(every) if tp not in mine), key=lambda tp: (tp.topic, tp.partition)
+    )
+    if not rollups:
+        return PeerReads(others, {})
+    as_rollups = {tp.partition: tp for tp in others if tp.topic == metrics_topic}
+    assign = [tp for tp in others if tp.topic != metrics_topic]
+    assign += [rollup_partition(n) for n in sorted(as_rollups)]
+    return PeerReads(assign, as_rollups)
 
 
 class PartitionView(NamedTuple):

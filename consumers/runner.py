@@ -50,6 +50,7 @@ from aiops.consumers.offsets import (
     Rewind,
     Watermark,
     commit_offsets,
+    peer_reads,
     plan_rewind,
     seek_offset,
 )
@@ -513,13 +514,13 @@ class ConsumerRunner:
         read_as_rollups: dict[int, Any] = {}
         if peers is not None:
             topics = (metrics_topic, self.settings.topic_deploys)
-            every = {TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())}
-            peer_tps = sorted(every - set(owned), key=lambda tp: (tp.topic, tp.partition))
+            every = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
             if self.rollups:
                 self._ensure_rollups_topic(len(consumer.partitions_for_topic(metrics_topic) or ()))
-                read_as_rollups = {tp.partition: tp for tp in peer_tps if tp.topic == metrics_topic}
-                peer_tps = [tp for tp in peer_tps if tp.topic != metrics_topic]
-                peer_tps += [TopicPartition(self.settings.topic_rollups, p) for p in sorted(read_as_rollups)]
+            rollups_topic = self.settings.topic_rollups
+            peer_tps, read_as_rollups = peer_reads(
+                every, owned, metrics_topic, self.rollups, lambda n: TopicPartition(rollups_topic, n)
+            )
             peers.assign(peer_tps)
         firsts, ends = consumer.beginning_offsets(owned), consumer.end_offsets(owned)
         plan = plan_rewind(committed, owned, firsts, ends, engine.lookback + engine.config.step)

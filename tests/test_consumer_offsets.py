@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import pytest
 
@@ -14,6 +15,7 @@ from aiops.consumers.offsets import (
     Rewind,
     Watermark,
     commit_offsets,
+    peer_reads,
     plan_rewind,
     seek_offset,
 )
@@ -346,3 +348,31 @@ def test_a_rebalance_never_finished_counts_as_stuck(
         getattr(watch, event)()
     now[0] = asked_at
     assert watch.stuck() is stuck
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+def tps(text: str) -> list[TP]:
+    """``"m0 d1 r2"`` -> metrics 0, deploys 1, rollups 2."""
+    names = {"m": "metrics", "d": "deploys", "r": "rollups"}
+    return [TP(names[word[0]], int(word[1:])) for word in text.split()]
+
+
+@pytest.mark.parametrize(
+    ("owned", "rollups", "assign", "as_rollups"),
+    [
+        ("m1 d1", False, "d0 d2 m0 m2", []),  # raw: every other partition of both topics
+        ("m1 d1", True, "d0 d2 r0 r2", [0, 2]),  # rollups: the metrics partitions read as their rollups
+        ("m0 m1 m2 d0 d1 d2", True, "", []),  # owns everything: reads nothing else
+        ("", True, "d0 d1 d2 r0 r1 r2", [0, 1, 2]),  # owns nothing yet (assignment empty)
+        ("m0 d0 m2 d2", False, "d1 m1", []),
+    ],
+)
+def test_peer_reads(owned: str, rollups: bool, assign: str, as_rollups: list[int]) -> None:
+    every = tps("m0 m1 m2 d0 d1 d2")
+    reads = peer_reads(every, tps(owned), "metrics", rollups, lambda n: TP("rollups", n))
+    assert reads.assign == tps(assign)
+    assert reads.as_rollups == {n: TP("metrics", n) for n in as_rollups}
