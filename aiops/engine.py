@@ -121,6 +121,8 @@ class Engine:
         self._trimmed_at = float("-inf")
         self.incidents = IncidentBook()
         self._fleet = FleetCheck(self.rollups, self.config.baseline_window, self._judge_peer)
+        # Interim looks of a judge that reads no peers' move ask it first without one (_fails_nothing).
+        self._screen = self.config.fleet_check and not judge.reads_context
         self.evidence = Evidence(self.config, self.history, self._fleet, judge.recent_window, self.rollups)
 
     # --- ingest ----------------------------------------------------------------------------------
@@ -362,6 +364,8 @@ class Engine:
         if at <= analysis.written_until:
             effects = Effects()  # state only: this look's effects were stored by the previous owner
         final = at >= analysis.end or stream_ended
+        if not final and self._screen and self._fails_nothing(d, at):
+            return False  # pending, as the full look would say
         verdicts: list[MetricVerdict] = []
         fleet: list[str] = []
         inputs = []
@@ -433,6 +437,19 @@ class Engine:
         self._decided(d, verdict, effects, analysis.written_until)
         return True
 
+    def _fails_nothing(self, d: DeployEvent, at: float) -> bool:
+        """At an interim look: does no metric fail on its own? Then the deploy's verdict is pending
+        whatever the services that did not deploy did: their move and the fleet check only change a
+        metric that fails, and fleet incidents go out with a verdict or at the final look. So the
+        peers' move, the dearest part of a look's evidence, is gathered only at a look where some
+        metric fails. Asked only of a judge whose verdict does not read it (``reads_context``), so
+        the answer is the one the full look would give."""
+        for metric in sorted(self.history.metrics_of.get(d.service, ())):
+            data = self.judge_input(d.service, metric, d.ts, at, False, control=True, context=False)
+            if self.judge.judge(data).verdict is VerdictResult.FAIL:
+                return False
+        return True
+
     def _beyond_the_fleet(self, d: DeployEvent, metric: str, data: JudgeInput, at: float) -> MetricVerdict:
         """The metric judged on what moved beyond the peers' median change (over the window, and over
         its last minutes for the recent view), against the service's own history: peers that
@@ -482,11 +499,18 @@ class Engine:
         self.release(d)
 
     def judge_input(
-        self, service: str, metric: str, deploy_ts: float, at: float, final: bool, control: bool = False
+        self,
+        service: str,
+        metric: str,
+        deploy_ts: float,
+        at: float,
+        final: bool,
+        control: bool = False,
+        context: bool = True,
     ) -> JudgeInput:
         """What the judge sees for one metric (:meth:`Evidence.judge_input`), with the bar feedback taught."""
         min_change = self.calibration.get((service, metric))
-        return self.evidence.judge_input(service, metric, deploy_ts, at, final, control, min_change)
+        return self.evidence.judge_input(service, metric, deploy_ts, at, final, control, min_change, context=context)
 
     def release(self, d: DeployEvent) -> None:
         """Forget what was kept for a deploy's looks: none will come again."""

@@ -130,10 +130,13 @@ class Evidence:
         control: bool = False,
         min_change: float | None = None,
         of_peer: bool = False,
+        context: bool = True,
     ) -> JudgeInput:
         """What the judge sees for one metric; ``control`` adds the peers' move over the same windows;
         ``min_change``: the least relative change that fails it, learnt from feedback; ``of_peer``:
-        the series as its peers see it (rolled up), for the fleet check."""
+        the series as its peers see it (rolled up), for the fleet check. ``context=False``: the
+        counterfactual as with ``control``, but neither the peers' move nor the earlier days (for a
+        judge that does not read them: ``MetricJudge.reads_context``)."""
         cfg = self.config
         source = self.peers_view if of_peer else self.history
         series = source.series[(service, metric)]
@@ -147,14 +150,14 @@ class Evidence:
             self._fleet.control_changes(
                 service, metric, deploy_ts, at, since=at - self._recent_window if recent_too else None
             )
-            if control
+            if control and context
             else (None, None)
         )
         seasonal = []
         # Earlier days only matter when there is no control group to net out the daily cycle.
         # A peer seen for the fleet check is read over its look-back alone: the rollups are kept no
         # longer (aiops.rollups), and whether it moved over a deploy's window is a question of hours.
-        days = 0 if of_peer or control_change is not None else cfg.seasonal_days
+        days = 0 if of_peer or control_change is not None or not context else cfg.seasonal_days
         for day in range(1, days + 1):
             shift = day * DAY
             _, past_b = series.window_before(deploy_ts - shift - cfg.baseline_window, deploy_ts - shift)

@@ -85,6 +85,13 @@ class MetricJudge(Protocol):
         there first). The engine gives it the peers' move over the same span
         (``JudgeInput.control_recent``) and watches a failed deploy's recovery over it."""
 
+    @property
+    def reads_context(self) -> bool:
+        """Whether the verdict reads the peers' move (``control_change``, ``control_recent``) or the
+        earlier days (``seasonal``) of its input even when ``net_of_control`` is off. A judge that
+        does not lets the engine skip gathering them at interim looks where no metric fails (they
+        are what the fleet check reads, and it matters only to a look that fails something)."""
+
     def judge(self, data: JudgeInput) -> MetricVerdict:
         """One metric of one deploy at one look: pass, fail, pending or inconclusive, and why."""
 

@@ -55,6 +55,10 @@ class BeforeAfterJudge:
     def recent_window(self) -> float:
         return self.params.recent_window
 
+    @property
+    def reads_context(self) -> bool:
+        return True  # net of the peers' median move, or of the earlier days without peers
+
     def judge(self, data: JudgeInput) -> MetricVerdict:
         p = self.params
         base, cur = data.baseline, data.current

@@ -35,6 +35,8 @@ class KayentaJudge:
     name: str = "kayenta"
     # Kayenta has no recent view; the engine still watches a failed deploy's recovery over this span.
     recent_window: float = 600.0
+    # Baseline and current samples only: no peers, no earlier days.
+    reads_context: bool = False
 
     def judge(self, data: JudgeInput) -> MetricVerdict:
         base, cur = data.baseline, data.current

@@ -85,6 +85,10 @@ class CounterfactualJudge:
     def recent_window(self) -> float:
         return self.params.recent_window
 
+    @property
+    def reads_context(self) -> bool:
+        return False  # the counterfactual holds the peers and the earlier days it reads
+
     def judge(self, data: JudgeInput) -> MetricVerdict:
         p = self.params
         fit = data.counterfactual

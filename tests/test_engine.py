@@ -413,3 +413,44 @@ def test_old_history_is_kept_one_sample_a_minute_with_the_same_verdicts(monkeypa
     raw, _ = _three_days(False, monkeypatch)
     assert compacted == raw
     assert dict(compacted) == {"a-v2": "pass", "b-v2": "fail", "c-v2": "pass"}
+
+
+def _fleet_with_trouble() -> list[Record]:
+    """Six services; ``a`` deploys an innocent release an hour before the rest, api a 40 %
+    regression, web an innocent release in the middle of a fleet-wide 50 % rise."""
+    records: list[Record] = []
+    api_at, web_at, trouble_at = T0 + 120 * 60, T0 + 150 * 60, T0 + 152 * 60
+    for i, name in enumerate(["api", "web", "a", "b", "c", "d"]):
+        shift_at, shift = (api_at, 0.4) if name == "api" else (trouble_at, 0.5)
+        records += service_samples(name, minutes=200, seed=i + 1, shift_at=shift_at, shift=shift)
+    records += [deploy("a", T0 + 60 * 60), deploy("api", api_at), deploy("web", web_at)]
+    return in_time_order(records)
+
+
+def test_interim_looks_gather_the_peers_move_only_where_a_metric_fails() -> None:
+    """The engine asks a judge that reads no peers' move (``reads_context``) first without it; only a
+    look where some metric fails gathers it. Every verdict and incident is what the full look at
+    every checkpoint gives."""
+    screened, full = make_engine(), make_engine()
+    full._screen = False  # every look gathers everything, as before the screening
+    asked: dict[str, list[str]] = {"screened": [], "full": []}
+    for name, engine in (("screened", screened), ("full", full)):
+        gather = engine._fleet.control_changes
+
+        def counted(service: str, *args: object, _name: str = name, _gather: object = gather, **kw: object) -> object:
+            asked[_name].append(service)
+            return _gather(service, *args, **kw)  # type: ignore[operator]
+
+        engine._fleet.control_changes = counted  # type: ignore[method-assign]
+    records = _fleet_with_trouble()
+    a, b = screened.process(records), full.process(records)
+    a.extend(screened.finish())
+    b.extend(full.finish())
+    assert screened._screen
+    assert [v.to_dict() for v in a.verdicts] == [v.to_dict() for v in b.verdicts]
+    assert [i.to_dict() for i in a.incidents] == [i.to_dict() for i in b.incidents]
+    verdicts = {v.deployment_id: v.verdict for v in a.verdicts}
+    assert verdicts == {"a-v2": VerdictResult.PASS, "api-v2": VerdictResult.FAIL, "web-v2": verdicts["web-v2"]}
+    assert verdicts["web-v2"] is not VerdictResult.FAIL
+    # The quiet deploy: the peers' move once (its final look) where the full looks asked at each of them.
+    assert asked["screened"].count("a") == 1 and asked["full"].count("a") >= 25

@@ -80,6 +80,22 @@ def test_a_clean_deploy_and_an_improvement_pass(judge_name: str, shift: float) -
     assert make_judge(judge_name).judge(metric(shift)).verdict is VerdictResult.PASS
 
 
+@pytest.mark.parametrize("shift", [0.0, 0.1, 0.5])
+@pytest.mark.parametrize("final", [False, True])
+def test_a_judge_that_reads_no_context_says_the_same_without_it(judge_name: str, shift: float, final: bool) -> None:
+    """The engine skips gathering the peers' move and the earlier days at interim looks for a judge
+    that says it does not read them (``reads_context``): its verdict must not depend on them."""
+    judge = make_judge(judge_name)
+    if judge.reads_context:
+        pytest.skip(f"{judge_name} reads the peers' move and the earlier days")
+    bare = replace(metric(shift), final=final)
+    rng = np.random.default_rng(9)
+    earlier_day = (rng.normal(80.0, 3.0, 120), rng.normal(140.0, 3.0, 60))  # a day that rose a lot
+    with_context = replace(bare, control_change=0.3, control_recent=-0.2, seasonal=(earlier_day,))
+    a, b = judge.judge(bare), judge.judge(with_context)
+    assert (a.verdict, a.reason, a.p_value, a.change) == (b.verdict, b.reason, b.p_value, b.change)
+
+
 def test_unknown_judge_names_the_choices() -> None:
     with pytest.raises(ValueError, match="unknown judge 'nope': one of before_after, counterfactual, kayenta"):
         make_judge("nope")
