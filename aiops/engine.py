@@ -446,7 +446,7 @@ class Engine:
         the answer is the one the full look would give."""
         for metric in sorted(self.history.metrics_of.get(d.service, ())):
             data = self.judge_input(d.service, metric, d.ts, at, False, control=True, context=False)
-            if self.judge.judge(data).verdict is VerdictResult.FAIL:
+            if self.judge.fails(data):
                 return False
         return True
 

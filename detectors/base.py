@@ -95,6 +95,10 @@ class MetricJudge(Protocol):
     def judge(self, data: JudgeInput) -> MetricVerdict:
         """One metric of one deploy at one look: pass, fail, pending or inconclusive, and why."""
 
+    def fails(self, data: JudgeInput) -> bool:
+        """``judge(data).verdict is FAIL``, as cheaply as the judge can tell: the engine asks this at
+        interim looks, where nothing else of the verdict is used unless some metric fails."""
+
 
 @runtime_checkable
 class ServiceJudge(Protocol):

@@ -59,6 +59,9 @@ class BeforeAfterJudge:
     def reads_context(self) -> bool:
         return True  # net of the peers' median move, or of the earlier days without peers
 
+    def fails(self, data: JudgeInput) -> bool:
+        return self.judge(data).verdict is VerdictResult.FAIL
+
     def judge(self, data: JudgeInput) -> MetricVerdict:
         p = self.params
         base, cur = data.baseline, data.current

@@ -38,6 +38,9 @@ class KayentaJudge:
     # Baseline and current samples only: no peers, no earlier days.
     reads_context: bool = False
 
+    def fails(self, data: JudgeInput) -> bool:
+        return self.judge(data).verdict is VerdictResult.FAIL
+
     def judge(self, data: JudgeInput) -> MetricVerdict:
         base, cur = data.baseline, data.current
         common = {"metric": data.metric, "direction": data.direction, "baseline_n": len(base), "current_n": len(cur)}

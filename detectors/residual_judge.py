@@ -60,6 +60,8 @@ class _View:
     observed: float
     bins: int
     largest: float  # the largest move of the same window at earlier times with no deploy
+    first: int = 0  # the bins the yardstick is measured over: [first, end)
+    end: int = 0
 
     @property
     def z(self) -> float:
@@ -68,6 +70,22 @@ class _View:
     @property
     def change(self) -> float:
         return self.effect / abs(self.expected) if abs(self.expected) > 1e-12 else (math.inf if self.effect else 0.0)
+
+
+@dataclass(slots=True)
+class _Look:
+    """One metric at one look, ready to be judged: the post-deploy bins against what was expected."""
+
+    data: JudgeInput
+    fit: CounterfactualFit
+    observed: FloatArray
+    expected: FloatArray
+    sample_bin: np.ndarray
+    sample_miss: FloatArray
+    need: float  # the least relative change that fails
+    alpha: float  # this look's, shared between the service's metrics
+    recent_factor: float
+    net: str  # how the values were netted of the peers' move, for the reason
 
 
 def _fmt(x: float) -> str:
@@ -101,10 +119,7 @@ class CounterfactualJudge:
                 **common,  # type: ignore[arg-type]
             )
         common["baseline_n"] = fit.baseline_filled
-        at = data.at if data.at is not None else (float(data.current_ts[-1]) + 1e-9 if len(data.current_ts) else 0.0)
-        m = fit.post_bins(at)
-        observed = bin_means(data.current_ts, data.current, fit.deploy_ts, fit.width, 0, m)
-        have = int(np.isfinite(observed).sum())
+        m, have = self._bins(data, fit)
         if fit.baseline_filled < p.min_baseline_bins or have < p.min_current_bins:
             return MetricVerdict(
                 verdict=VerdictResult.INCONCLUSIVE,
@@ -114,38 +129,14 @@ class CounterfactualJudge:
                 ),
                 **common,  # type: ignore[arg-type]
             )
-        net = ""
-        values = data.current
-        recent_factor = 1.0  # the last minutes are netted of the peers' move over those minutes
-        if (
-            data.net_of_control
-            and data.control_change is not None
-            and fit.model != "peers"
-            and data.control_change > -1
-        ):
-            values = values / (1.0 + data.control_change)
-            net = f", net of {data.control_change:+.0%} in services that did not deploy"
-            if data.control_recent is not None and data.control_recent > -1:
-                recent_factor = (1.0 + data.control_change) / (1.0 + data.control_recent)
-        observed = bin_means(data.current_ts, values, fit.deploy_ts, fit.width, 0, m)
-        expected = fit.expected(np.arange(m), data.peer_post)
-        # Each sample's miss, for the sample-level median: a lone spike moves a bin's mean, not that.
-        sample_bin = np.floor((data.current_ts - fit.deploy_ts) / fit.width).astype(np.int64)
-        keep = (sample_bin >= 0) & (sample_bin < m)
-        sample_bin, sample_miss = sample_bin[keep], values[keep] - expected[np.clip(sample_bin[keep], 0, max(m - 1, 0))]
-        need = max(p.min_relative_change, data.min_change or 0.0)
-        alpha = (p.alpha_final if data.final else p.alpha_interim) / max(1, data.family_size)
-        failed, p_value, view = self._decide(
-            m, observed, expected, sample_bin, sample_miss, fit, data, alpha, need, recent_factor
-        )
+        look = self._look(data, fit, m)
+        failed, p_value, view = self._decide(look, m, look.recent_factor)
         if failed and not data.final:
             # An interim fail must already have held a bin earlier: a transient of a few minutes (a
             # heavy-tailed burst decaying back) passes one look, a step passes both.
-            failed = (
-                m - 1 >= p.min_current_bins
-                and self._decide(m - 1, observed, expected, sample_bin, sample_miss, fit, data, alpha, need)[0]
-            )
-        source = f"expected from {fit.describe()}{net}"
+            failed = m - 1 >= p.min_current_bins and self._decide(look, m - 1)[0]
+        source = f"expected from {fit.describe()}{look.net}"
+        need = look.need
         if failed:
             verdict = VerdictResult.FAIL
             reason = (
@@ -178,22 +169,71 @@ class CounterfactualJudge:
             **common,  # type: ignore[arg-type]
         )
 
-    def _decide(
-        self,
-        m: int,
-        observed: FloatArray,
-        expected: FloatArray,
-        sample_bin: np.ndarray,
-        sample_miss: FloatArray,
-        fit: CounterfactualFit,
-        data: JudgeInput,
-        alpha: float,
-        need: float,
-        recent_factor: float = 1.0,
-    ) -> tuple[bool, float, _View]:
-        """Judge the first ``m`` bins: the whole window, and its last 10 minutes once it is long enough."""
+    def fails(self, data: JudgeInput) -> bool:
+        """Whether :meth:`judge` fails the metric, without what only a verdict's reason and numbers
+        need: a view that is not the worse way by the bar cannot fail, so its placebo spread (most
+        of a look's cost) is not measured. The engine asks this at interim looks."""
         p = self.params
-        views = [self._view("", observed, expected, sample_bin, sample_miss, fit, 0, m)]
+        fit = data.counterfactual
+        if fit is None:
+            return False
+        m, have = self._bins(data, fit)
+        if fit.baseline_filled < p.min_baseline_bins or have < p.min_current_bins:
+            return False
+        look = self._look(data, fit, m)
+        if not self._fails(look, m, look.recent_factor):
+            return False
+        return data.final or (m - 1 >= p.min_current_bins and self._fails(look, m - 1))
+
+    @staticmethod
+    def _bins(data: JudgeInput, fit: CounterfactualFit) -> tuple[int, int]:
+        """(bins after the deploy complete by the look, how many of them hold data)."""
+        at = data.at if data.at is not None else (float(data.current_ts[-1]) + 1e-9 if len(data.current_ts) else 0.0)
+        m = fit.post_bins(at)
+        observed = bin_means(data.current_ts, data.current, fit.deploy_ts, fit.width, 0, m)
+        return m, int(np.isfinite(observed).sum())
+
+    def _look(self, data: JudgeInput, fit: CounterfactualFit, m: int) -> _Look:
+        """What both views of the first ``m`` bins are measured on."""
+        p = self.params
+        net = ""
+        values = data.current
+        recent_factor = 1.0  # the last minutes are netted of the peers' move over those minutes
+        if (
+            data.net_of_control
+            and data.control_change is not None
+            and fit.model != "peers"
+            and data.control_change > -1
+        ):
+            values = values / (1.0 + data.control_change)
+            net = f", net of {data.control_change:+.0%} in services that did not deploy"
+            if data.control_recent is not None and data.control_recent > -1:
+                recent_factor = (1.0 + data.control_change) / (1.0 + data.control_recent)
+        observed = bin_means(data.current_ts, values, fit.deploy_ts, fit.width, 0, m)
+        expected = fit.expected(np.arange(m), data.peer_post)
+        # Each sample's miss, for the sample-level median: a lone spike moves a bin's mean, not that.
+        sample_bin = np.floor((data.current_ts - fit.deploy_ts) / fit.width).astype(np.int64)
+        keep = (sample_bin >= 0) & (sample_bin < m)
+        sample_bin, sample_miss = sample_bin[keep], values[keep] - expected[np.clip(sample_bin[keep], 0, max(m - 1, 0))]
+        return _Look(
+            data=data,
+            fit=fit,
+            observed=observed,
+            expected=expected,
+            sample_bin=sample_bin,
+            sample_miss=sample_miss,
+            need=max(p.min_relative_change, data.min_change or 0.0),
+            alpha=(p.alpha_final if data.final else p.alpha_interim) / max(1, data.family_size),
+            recent_factor=recent_factor,
+            net=net,
+        )
+
+    def _views(self, look: _Look, m: int, recent_factor: float, measured: bool) -> list[_View]:
+        """The whole window's view of the first ``m`` bins, and its last 10 minutes' once it is long
+        enough; ``measured=False`` leaves their placebo spreads to :meth:`_measure`."""
+        p, fit = self.params, look.fit
+        observed, expected, sample_bin, sample_miss = look.observed, look.expected, look.sample_bin, look.sample_miss
+        views = [self._view("", observed, expected, sample_bin, sample_miss, fit, 0, m, measured)]
         recent = max(1, round(p.recent_window / fit.width))
         if m * fit.width > 1.5 * p.recent_window and m - recent > 0:
             label = f" (last {round(p.recent_window / 60)} min)"
@@ -201,23 +241,51 @@ class CounterfactualJudge:
                 sample_exp = expected[np.clip(sample_bin, 0, max(len(expected) - 1, 0))]
                 observed = observed * recent_factor
                 sample_miss = (sample_miss + sample_exp) * recent_factor - sample_exp
-            tail = self._view(label, observed, expected, sample_bin, sample_miss, fit, m - recent, m)
+            tail = self._view(label, observed, expected, sample_bin, sample_miss, fit, m - recent, m, measured)
             if tail.bins >= p.min_current_bins:
                 views.append(tail)
+        return views
+
+    @staticmethod
+    def _fails_view(view: _View, look: _Look, share: int) -> tuple[bool, float]:
+        """(failed, p-value) of one measured view; ``share``: how many views split the alpha."""
+        p_value = _p_value(view.z, look.data.direction)
+        # Beyond every placebo too: a deploy is not blamed for a move the last hours made on their own.
+        failed = (
+            is_worse(look.data.direction, view.effect)
+            and abs(view.change) >= look.need
+            and p_value < look.alpha / share
+            and abs(view.effect) > view.largest
+        )
+        return failed, p_value
+
+    def _decide(self, look: _Look, m: int, recent_factor: float = 1.0) -> tuple[bool, float, _View]:
+        """Judge the first ``m`` bins: the whole window, and its last 10 minutes once it is long enough."""
+        views = self._views(look, m, recent_factor, measured=True)
         best: tuple[bool, float, _View] | None = None
         for view in views:
-            p_value = _p_value(view.z, data.direction)
-            # Beyond every placebo too: a deploy is not blamed for a move the last hours made on their own.
-            failed = (
-                is_worse(data.direction, view.effect)
-                and abs(view.change) >= need
-                and p_value < alpha / len(views)
-                and abs(view.effect) > view.largest
-            )
+            failed, p_value = self._fails_view(view, look, len(views))
             if best is None or (failed and not best[0]) or (failed == best[0] and p_value < best[1]):
                 best = (failed, p_value, view)
         assert best is not None
         return best
+
+    def _fails(self, look: _Look, m: int, recent_factor: float = 1.0) -> bool:
+        """:meth:`_decide`'s first answer, measuring only the views that the worse way clear the bar."""
+        views = self._views(look, m, recent_factor, measured=False)
+        for view in views:
+            if is_worse(look.data.direction, view.effect) and abs(view.change) >= look.need:
+                self._measure(view, look.fit)
+                if self._fails_view(view, look, len(views))[0]:
+                    return True
+        return False
+
+    @staticmethod
+    def _measure(view: _View, fit: CounterfactualFit) -> None:
+        """Fill in a view's yardstick: the judged placebo spread and the largest placebo move."""
+        if view.bins:
+            view.largest = fit.residuals.spread(view.first, view.end)[2]
+            view.spread = fit.residuals.judged_spread(view.first, view.end)
 
     @staticmethod
     def _view(
@@ -229,14 +297,13 @@ class CounterfactualJudge:
         fit: CounterfactualFit,
         start: int,
         end: int,
+        measured: bool = True,
     ) -> _View:
         obs, exp = observed[start:end], expected[start:end]
         ok = np.isfinite(obs) & np.isfinite(exp)
         if not ok.any():
             return _View(label, 0.0, 1.0, float("nan"), float("nan"), 0, 0.0)
         first = start + int(np.argmax(ok))
-        _, _, largest = fit.residuals.spread(first, end)
-        spread = fit.residuals.judged_spread(first, end)
         # Medians, as the placebo windows are measured: a lone spike is one bin, not a shift. The
         # bins' median and the samples' median must agree; the smaller move is the one taken (a
         # spike inflates its bin's mean, and with few bins that bin can be the median).
@@ -248,4 +315,7 @@ class CounterfactualJudge:
         by_sample = median(misses) - fit.baseline_residual if len(misses) else by_bin
         effect = min(by_bin, by_sample, key=abs) if by_bin * by_sample > 0 else 0.0
         seen = median(obs[ok])
-        return _View(label, effect, spread, seen - effect, seen, int(ok.sum()), largest)
+        view = _View(label, effect, math.nan, seen - effect, seen, int(ok.sum()), math.nan, first, end)
+        if measured:
+            CounterfactualJudge._measure(view, fit)
+        return view

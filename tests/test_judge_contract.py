@@ -96,6 +96,26 @@ def test_a_judge_that_reads_no_context_says_the_same_without_it(judge_name: str,
     assert (a.verdict, a.reason, a.p_value, a.change) == (b.verdict, b.reason, b.p_value, b.change)
 
 
+@pytest.mark.parametrize("final", [False, True])
+@pytest.mark.parametrize("direction", [Direction.UP_IS_WORSE, Direction.DOWN_IS_WORSE, Direction.BOTH])
+def test_fails_says_what_the_verdict_says(judge_name: str, final: bool, direction: Direction) -> None:
+    """``fails`` is the engine's cheap question at interim looks: it must answer as ``judge`` does,
+    for regressions of every size, at every point of the window, net of the peers' move or not."""
+    judge = make_judge(judge_name)
+    answers = set()
+    for seed in range(1, 4):
+        for shift in (-0.5, -0.12, -0.06, 0.0, 0.04, 0.06, 0.12, 0.5):
+            whole = metric(shift, direction, seed=seed)
+            for minutes in (2, 4, 9, 16, 30):
+                data = replace(whole, final=final, at=minutes * 60.0)
+                for netted in (data, replace(data, net_of_control=True, control_change=0.05, control_recent=0.2)):
+                    verdict = judge.judge(netted).verdict
+                    assert judge.fails(netted) is (verdict is VerdictResult.FAIL), (seed, shift, minutes)
+                    answers.add(verdict)
+    if judge_name != "kayenta" or final:  # Kayenta answers only when the window closes
+        assert VerdictResult.FAIL in answers and VerdictResult.PASS in answers  # both sides were asked
+
+
 def test_unknown_judge_names_the_choices() -> None:
     with pytest.raises(ValueError, match="unknown judge 'nope': one of before_after, counterfactual, kayenta"):
         make_judge("nope")
