@@ -121,8 +121,9 @@ class Engine:
         self._trimmed_at = float("-inf")
         self.incidents = IncidentBook()
         self._fleet = FleetCheck(self.rollups, self.config.baseline_window, self._judge_peer)
-        # Interim looks of a judge that reads no peers' move ask it first without one (_fails_nothing).
-        self._screen = self.config.fleet_check and not judge.reads_context
+        # Interim looks of a judge that reads no peers' move ask it only whether a metric fails, and
+        # without that move (_fails_nothing); the full look follows where one does.
+        self._screen = not judge.reads_context
         self.evidence = Evidence(self.config, self.history, self._fleet, judge.recent_window, self.rollups)
 
     # --- ingest ----------------------------------------------------------------------------------
@@ -440,13 +441,14 @@ class Engine:
     def _fails_nothing(self, d: DeployEvent, at: float) -> bool:
         """At an interim look: does no metric fail on its own? Then the deploy's verdict is pending
         whatever the services that did not deploy did: their move and the fleet check only change a
-        metric that fails, and fleet incidents go out with a verdict or at the final look. So the
-        peers' move, the dearest part of a look's evidence, is gathered only at a look where some
-        metric fails. Asked only of a judge whose verdict does not read it (``reads_context``), so
-        the answer is the one the full look would give."""
+        metric that fails, and fleet incidents go out with a verdict or at the final look. So a look
+        asks the judge only whether each metric fails (``MetricJudge.fails``: the counterfactual
+        judge then skips the placebo spread of a view that cannot fail) and gathers the peers' move,
+        the dearest part of a look's evidence, only at a look where one does. Asked only of a judge
+        whose verdict does not read that move (``reads_context``), so the answer is the full look's."""
+        control = self.config.fleet_check
         for metric in sorted(self.history.metrics_of.get(d.service, ())):
-            data = self.judge_input(d.service, metric, d.ts, at, False, control=True, context=False)
-            if self.judge.fails(data):
+            if self.judge.fails(self.judge_input(d.service, metric, d.ts, at, False, control=control, context=False)):
                 return False
         return True
 
