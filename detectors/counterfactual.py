@@ -302,11 +302,12 @@ class Residuals:
         phi, sd = self._noise_of()
         inflation = (1 + phi) / (1 - phi) * math.pi / 2
         ar_sd = sd * math.sqrt(inflation * (1.0 / length + 1.0 / base_n)) if math.isfinite(sd) else 0.0
-        # Overlapping placebo windows are not independent: about one per window length is, and for a
-        # window that ends long after its deploy (the last minutes of a long analysis), one per span
-        # from the deploy to its end: placebos a few bins apart share the same hours of drift. With
+        # Overlapping placebo windows are not independent: about one per window length is. With
         # fewer than a handful, their spread is a guess: take its upper 90 % confidence bound.
-        independent = n_placebos / max(length, end)
+        # (For a window that ends hours after its deploy, placebos a few bins apart share the same
+        # hours of drift and this count is too generous: BENCHMARKS.md, "Could a longer watch
+        # catch the leaks?". Counting one per span cost a catch at the default windows.)
+        independent = n_placebos / length
         if n_placebos < MIN_PLACEBOS or independent < MIN_INDEPENDENT_PLACEBOS:
             ar_sd *= 1.5  # too thin a placebo check on the model: be wary of what the residuals do not show
             if independent >= 1:

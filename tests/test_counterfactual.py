@@ -113,21 +113,6 @@ def test_rare_bursts_in_the_history_widen_the_yardstick_of_short_windows() -> No
     assert bursty.spread(0, 30)[0] < 1.0
 
 
-def test_a_window_long_after_the_deploy_counts_its_placebos_by_the_span_they_cover() -> None:
-    """The last 10 minutes of a 2-hour analysis: its placebos a bin apart share the same two hours
-    of drift, so 9 hours of history hold about 3 independent ones, not the 36 that ten-bin windows
-    would suggest. Too few to trust their spread: it is widened to its upper confidence bound,
-    where the same window just after the deploy (30 independent placebos) keeps its own."""
-    rng = np.random.default_rng(8)
-    values = rng.normal(0.0, 1.0, 540)
-    residuals = Residuals(values, np.zeros(540, dtype=np.int64), 60)
-    near, n_near, _ = residuals.spread(0, 10)
-    far, n_far, _ = residuals.spread(110, 120)
-    assert n_near / 10 >= 30 and n_far / 120 < 5
-    # White noise: the placebo moves of both windows are alike; only the trust in them differs.
-    assert far > 1.4 * near
-
-
 def test_step_of_a_few_noise_widths_fails_under_autocorrelation() -> None:
     rng = np.random.default_rng(5)
     ts = T0 + np.arange(0.0, 6.5 * 3600, 30.0)
