@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from aiops.model import ChangeEvent, Effects, Incident, MetricSample, Verdict
+from aiops.model import ChangeEvent, Effects, Incident, MetricSample, Record, Verdict
 from aiops.parsing import DEFAULT_MAX_BYTES, DEFAULT_SERVICE_LABELS, Rejection, clean_native_sample, parse_payload
 from aiops.pipeline import Pipeline
 
@@ -156,7 +156,7 @@ def replay_stream(
         # (the same sample the full parser gives); anything else gets the full treatment.
         sample = clean_native_sample(line, max_bytes)
         if sample is not None:
-            parsed_records: list[Any] = [sample]
+            parsed_records: list[Record] = [sample]
         elif not line.strip():
             report.empty += 1
             continue

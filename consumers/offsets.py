@@ -30,7 +30,7 @@ import json
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, Protocol
 
 IDLE_AFTER_S = 5.0
 # A rebalance of members that poll every second takes seconds; one not finished after this long is
@@ -141,9 +141,6 @@ class TopicPartitionLike(Protocol):
     def partition(self) -> int: ...
 
 
-TP = TypeVar("TP", bound=TopicPartitionLike)
-
-
 class PeerReads(NamedTuple):
     """What a member reads of the partitions it does not own."""
 
@@ -152,22 +149,23 @@ class PeerReads(NamedTuple):
 
 
 def peer_reads(
-    every: Iterable[TP],
-    owned: Iterable[TP],
+    every: Iterable[TopicPartitionLike],
+    owned: Iterable[TopicPartitionLike],
     metrics_topic: str,
     rollups: bool,
-    rollup_partition: Callable[[int], TP],
+    rollup_partition: Callable[[int], TopicPartitionLike],
 ) -> PeerReads:
     """The partitions of the metrics and deploys topics a member does not own, read raw; with
     ``rollups``, each metrics partition among them is read as partition of the same number of the
     rollups topic (``rollup_partition(n)``) instead, and remembered as the metrics partition it
     stands for. Deploys are always read raw: they are few, and every process needs every deploy.
 
-    >>> class TP(NamedTuple):
+    >>> class Part(NamedTuple):
     ...     topic: str
     ...     partition: int
-    >>> every = [TP(t, p) for t in ("metrics", "deploys") for p in (0, 1, 2)]
-    >>> reads = peer_reads(every, [TP("metrics", 1), TP("deploys", 1)], "metrics", True, lambda n: TP("rollups", n))
+    >>> every = [Part(t, p) for t in ("metrics", "deploys") for p in (0, 1, 2)]
+    >>> owned = [Part("metrics", 1), Part("deploys", 1)]
+    >>> reads = peer_reads(every, owned, "metrics", True, lambda n: Part("rollups", n))
     >>> [(tp.topic, tp.partition) for tp in reads.assign]
     [('deploys', 0), ('deploys', 2), ('rollups', 0), ('rollups', 2)]
     >>> sorted(reads.as_rollups)

@@ -35,8 +35,10 @@ class KayentaJudge:
     name: str = "kayenta"
     # Kayenta has no recent view; the engine still watches a failed deploy's recovery over this span.
     recent_window: float = 600.0
-    # Baseline and current samples only: no peers, no earlier days.
-    reads_context: bool = False
+
+    @property
+    def reads_context(self) -> bool:
+        return False  # baseline and current samples only: no peers, no earlier days
 
     def fails(self, data: JudgeInput) -> bool:
         return self.judge(data).verdict is VerdictResult.FAIL
